@@ -1,0 +1,337 @@
+"""The apiserver process: storage, watch cache, stores and the HTTP app.
+
+``APIServer.start()`` opens the datastore, loads the watch cache, makes sure
+the bootstrap objects exist (the four system namespaces, the ``kubernetes``
+Service), starts the CRD establishing loop and serves HTTPS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+import kubeling
+from kubeling.api import errors
+from kubeling.api.resources import Registry, Resource
+from kubeling.apiserver import crds, discovery
+from kubeling.apiserver.allocators import NodePortAllocator, ServiceIPAllocator
+from kubeling.apiserver.authn import Authenticator, load_token_file
+from kubeling.apiserver.config import APIServerConfig
+from kubeling.apiserver.handlers import ResourceHandler, respond
+from kubeling.apiserver.negotiation import Shape, negotiate
+from kubeling.apiserver.openapi import OpenAPIPublisher
+from kubeling.apiserver.requestinfo import parse
+from kubeling.apiserver.store import ResourceStore, WriteContext
+from kubeling.apiserver.strategies import Checks, default_checks, strategy_for
+from kubeling.apiserver.watchcache import WatchCache
+from kubeling.storage import Storage, StorageError, UnavailableError
+from kubeling.storage.factory import open_storage
+
+log = logging.getLogger(__name__)
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+class APIServer:
+    def __init__(self, config: APIServerConfig, *, checks: Checks | None = None) -> None:
+        self.config = config
+        self.registry = Registry()
+        self.checks = checks or default_checks()
+        self.storage: Storage | None = None
+        self.cache: WatchCache | None = None
+        self._stores: dict[Resource, ResourceStore] = {}
+        self.openapi = OpenAPIPublisher(self.registry)
+        self.authenticator = Authenticator(load_token_file(config.token_auth_file))
+        self.handler = ResourceHandler(self)
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.port = config.secure_port
+        low, _, high = config.service_node_port_range.partition("-")
+        self._node_port_range = (int(low), int(high))
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect the datastore and warm the cache (no HTTP yet)."""
+        config = self.config
+        self.storage = await open_storage(
+            backend=config.storage_backend,
+            etcd_servers=config.etcd_servers,
+            etcd_cafile=config.etcd_cafile or None,
+            etcd_certfile=config.etcd_certfile or None,
+            etcd_keyfile=config.etcd_keyfile or None,
+            data_dir=str(config.data_dir),
+        )
+        self.ips = ServiceIPAllocator(self.storage, config.service_cluster_ip_range)
+        self.node_ports = NodePortAllocator(self.storage, *self._node_port_range)
+        self.cache = WatchCache(self.storage)
+        await self.cache.start()
+        await self._bootstrap()
+        self._tasks.append(asyncio.create_task(crds.establish_loop(self), name="crd-establisher"))
+
+    async def start(self) -> None:
+        await self.open()
+        app = self.make_app()
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, self.config.bind_address, self.config.secure_port, ssl_context=self._ssl_context(),
+            backlog=1024,
+        )
+        await site.start()
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        log.info("serving securely on %s:%d", self.config.bind_address, self.port)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.cache is not None:
+            await self.cache.stop()
+        if self.storage is not None:
+            await self.storage.close()
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        from pathlib import Path
+
+        from kubeling.pki.selfsigned import ensure_serving_cert
+
+        cert, key = self.config.tls_cert_file, self.config.tls_private_key_file
+        if not cert or not key:
+            hosts = ["localhost", "127.0.0.1", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                     "kubernetes.default.svc.cluster.local", self.ips.nth(1), *self.config.extra_sans]
+            if self.config.advertise_address:
+                hosts.append(self.config.advertise_address)
+            _, crt_path, key_path = ensure_serving_cert(Path(self.config.cert_dir), hosts)
+            cert, key = str(crt_path), str(key_path)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        context.set_alpn_protocols(["http/1.1"])
+        return context
+
+    # -- stores ------------------------------------------------------------------
+
+    def store_for(self, resource: Resource) -> ResourceStore:
+        store = self._stores.get(resource)
+        if store is None:
+            assert self.storage is not None and self.cache is not None
+            store = ResourceStore(
+                resource,
+                self.storage,
+                self.cache,
+                strategy_for(resource, self.checks, self.ips, self.node_ports),
+                namespace_check=self._namespace_usable,
+            )
+            self._stores[resource] = store
+        return store
+
+    def store(self, group: str, version: str, plural: str) -> ResourceStore:
+        resource = self.registry.get(group, version, plural)
+        assert resource is not None, (group, version, plural)
+        return self.store_for(resource)
+
+    async def _namespace_usable(self, namespace: str) -> None:
+        """NamespaceLifecycle: no new objects in missing or terminating namespaces."""
+        assert self.cache is not None and self.storage is not None
+        namespaces = self.store("", "v1", "namespaces")
+        obj = self.cache.get(namespaces.resource.key(None, namespace))
+        if obj is None:
+            try:
+                obj = await namespaces.get("", namespace)
+            except errors.StatusError:
+                raise errors.not_found("", "namespaces", namespace) from None
+        if (obj.get("status") or {}).get("phase") == "Terminating" or obj["metadata"].get("deletionTimestamp"):
+            raise errors.forbidden(
+                f"unable to create new content in namespace {namespace} because it is being terminated"
+            )
+
+    async def _bootstrap(self) -> None:
+        ctx = WriteContext(user="system:apiserver", field_manager="kube-apiserver")
+        namespaces = self.store("", "v1", "namespaces")
+        for name in SYSTEM_NAMESPACES:
+            with contextlib.suppress(errors.StatusError):
+                await namespaces.create("", {"metadata": {"name": name}}, ctx)
+        services = self.store("", "v1", "services")
+        kubernetes_service = {
+            "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {
+                "type": "ClusterIP",
+                "clusterIP": self.ips.nth(1),
+                "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": self.port}],
+                "sessionAffinity": "None",
+            },
+        }
+        with contextlib.suppress(errors.StatusError):
+            await services.create("default", kubernetes_service, ctx)
+
+    # -- HTTP --------------------------------------------------------------------
+
+    def make_app(self) -> web.Application:
+        app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[self._errors_middleware])
+        app.router.add_route("*", "/{tail:.*}", self.dispatch)
+        return app
+
+    @web.middleware
+    async def _errors_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except errors.StatusError as exc:
+            return self._status_response(exc)
+        except web.HTTPRequestEntityTooLarge:
+            return self._status_response(errors.too_large())
+        except web.HTTPException:
+            raise
+        except UnavailableError:
+            return self._status_response(errors.StatusError(503, "ServiceUnavailable", "the datastore is unavailable"))
+        except StorageError as exc:
+            log.exception("storage error on %s %s", request.method, request.path)
+            return self._status_response(errors.internal(str(exc)))
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # never a traceback to the client
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return self._status_response(errors.internal(type(exc).__name__))
+
+    @staticmethod
+    def _status_response(exc: errors.StatusError) -> web.Response:
+        response = web.Response(
+            body=orjson.dumps(exc.status()), status=exc.code, content_type="application/json"
+        )
+        for key, value in exc.headers.items():
+            response.headers[key] = value
+        return response
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        user = self.authenticator.authenticate(request)
+        info = parse(request.method, request.path, dict(request.query))
+        if not info.is_resource_request:
+            return await self._non_resource(request)
+        resource = self.registry.get(info.group, info.version, info.resource)
+        if resource is None:
+            raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
+        return await self.handler.handle(request, info, resource, user)
+
+    async def _non_resource(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.rstrip("/") or "/"
+        if request.method not in ("GET", "HEAD"):
+            raise errors.method_not_allowed(f"{request.method} is not allowed on {path}")
+        if path in ("/healthz", "/livez", "/readyz") or path.startswith(("/healthz/", "/livez/", "/readyz/")):
+            return await self._health(request, path)
+        if path == "/version":
+            return respond(request, version_info())
+        if path == "/api":
+            return self._discovery(request, discovery.api_versions(), aggregated_group="")
+        if path == "/apis":
+            return self._discovery(request, discovery.api_group_list(self.registry), aggregated_group="apis")
+        segments = path.strip("/").split("/")
+        if segments[0] == "api" and len(segments) == 2:
+            if segments[1] not in self.registry.group_versions().get("", []):
+                raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
+            return respond(request, discovery.api_resource_list(self.registry, "", segments[1]))
+        if segments[0] == "apis" and len(segments) in (2, 3):
+            versions = self.registry.group_versions().get(segments[1])
+            if not versions:
+                raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
+            if len(segments) == 2:
+                return respond(request, discovery.api_group(self.registry, segments[1]))
+            if segments[2] not in versions:
+                raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
+            return respond(request, discovery.api_resource_list(self.registry, segments[1], segments[2]))
+        if path == "/openapi/v3":
+            return web.Response(body=orjson.dumps(self.openapi.index()), content_type="application/json")
+        if path.startswith("/openapi/v3/"):
+            document = self.openapi.document(path[len("/openapi/v3/") :])
+            if document is None:
+                raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
+            return web.Response(
+                body=document,
+                content_type="application/json",
+                headers={"Cache-Control": "public, immutable" if request.query.get("hash") else "no-cache"},
+            )
+        if path == "/":
+            paths = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v3", "/readyz", "/version"]
+            for group, versions in self.registry.group_versions().items():
+                if group:
+                    paths.append(f"/apis/{group}")
+                    paths.extend(f"/apis/{group}/{v}" for v in versions)
+            return respond(request, {"paths": sorted(paths)})
+        raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
+
+    def _discovery(self, request: web.Request, legacy: dict[str, Any], *, aggregated_group: str) -> web.Response:
+        try:
+            target = negotiate(request.headers.get("Accept"))
+        except errors.StatusError:
+            target = None
+        if target is not None and target.shape is Shape.DISCOVERY_V2 and hasattr(discovery, "aggregated"):
+            body = discovery.aggregated(self.registry, aggregated_group)
+            return web.Response(
+                body=orjson.dumps(body),
+                headers={"Content-Type": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"},
+            )
+        return web.Response(body=orjson.dumps(legacy), content_type="application/json")
+
+    async def _health(self, request: web.Request, path: str) -> web.Response:
+        checks: dict[str, bool] = {"ping": True, "log": True}
+        if path.startswith("/readyz") or path.endswith("etcd") or path in ("/healthz", "/livez", "/readyz"):
+            checks["etcd"] = await self._datastore_healthy()
+        if path.startswith("/readyz"):
+            checks["informer-sync"] = bool(self.cache and self.cache.ready)
+        ok = all(checks.values())
+        if "verbose" in request.query:
+            lines = [f"[{'+' if v else '-'}]{k} {'ok' if v else 'failed'}" for k, v in checks.items()]
+            text = "\n".join(lines) + f"\n{path.strip('/')} check {'passed' if ok else 'failed'}\n"
+        else:
+            text = "ok" if ok else "unhealthy"
+        return web.Response(text=text, status=200 if ok else 500, content_type="text/plain")
+
+    async def _datastore_healthy(self) -> bool:
+        if self.storage is None:
+            return False
+        try:
+            async with asyncio.timeout(2):
+                await self.storage.current_revision()
+        except (TimeoutError, StorageError):
+            return False
+        return True
+
+
+def version_info() -> dict[str, str]:
+    import platform
+
+    major, minor = kubeling.KUBERNETES_VERSION.lstrip("v").split(".")[:2]
+    return {
+        "major": major,
+        "minor": minor,
+        "gitVersion": f"{kubeling.KUBERNETES_VERSION}+kubeling-{kubeling.__version__}",
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "",
+        "goVersion": f"python{platform.python_version()}",
+        "compiler": "cpython",
+        "platform": f"linux/{platform.machine().replace('x86_64', 'amd64').replace('aarch64', 'arm64')}",
+    }
+
+
+async def run(config: APIServerConfig) -> None:
+    """Run the apiserver until SIGTERM/SIGINT."""
+    import signal
+
+    server = APIServer(config)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()

@@ -1,0 +1,27 @@
+"""Configuration of ``kubeling apiserver`` (flags named as upstream's)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class APIServerConfig:
+    bind_address: str = "0.0.0.0"
+    secure_port: int = 6443
+    advertise_address: str = ""
+    tls_cert_file: str = ""
+    tls_private_key_file: str = ""
+    cert_dir: Path = Path("/var/run/kubernetes")
+    storage_backend: str = "etcd3"  # etcd3 | sqlite
+    etcd_servers: list[str] = field(default_factory=list)
+    etcd_cafile: str = ""
+    etcd_certfile: str = ""
+    etcd_keyfile: str = ""
+    data_dir: Path = Path("/var/lib/kubeling")  # sqlite backend
+    token_auth_file: str = ""
+    authorization_mode: str = "AlwaysAllow"
+    service_cluster_ip_range: str = "10.96.0.0/12"
+    service_node_port_range: str = "30000-32767"
+    extra_sans: list[str] = field(default_factory=list)

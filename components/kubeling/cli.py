@@ -1,0 +1,131 @@
+"""The ``kubeling`` command: one entry point, a subcommand per component.
+
+Flags are declared here and bound into each component's config dataclass;
+the component package exposes ``run(config)``.  Flag names follow upstream's
+where one exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import kubeling
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _add_apiserver(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("apiserver", help="run the Kubernetes API server")
+    p.add_argument("--bind-address", default="0.0.0.0")
+    p.add_argument("--secure-port", type=int, default=6443)
+    p.add_argument("--advertise-address", default="")
+    p.add_argument("--tls-cert-file", default="")
+    p.add_argument("--tls-private-key-file", default="")
+    p.add_argument("--cert-dir", type=Path, default=Path("/var/run/kubernetes"))
+    p.add_argument("--storage-backend", choices=("etcd3", "sqlite"), default="etcd3")
+    p.add_argument("--etcd-servers", type=_csv, default=[])
+    p.add_argument("--etcd-cafile", default="")
+    p.add_argument("--etcd-certfile", default="")
+    p.add_argument("--etcd-keyfile", default="")
+    p.add_argument("--data-dir", type=Path, default=Path("/var/lib/kubeling"), help="sqlite backend directory")
+    p.add_argument("--token-auth-file", default="")
+    p.add_argument("--authorization-mode", default="AlwaysAllow", choices=("AlwaysAllow",))
+    p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
+    p.add_argument("--service-node-port-range", default="30000-32767")
+    p.set_defaults(run=_run_apiserver)
+
+
+def _run_apiserver(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
+    from kubeling.apiserver.app import run
+    from kubeling.apiserver.config import APIServerConfig
+
+    if args.storage_backend == "etcd3" and not args.etcd_servers:
+        raise SystemExit("kubeling apiserver: --etcd-servers is required with --storage-backend=etcd3")
+    return run(
+        APIServerConfig(
+            bind_address=args.bind_address,
+            secure_port=args.secure_port,
+            advertise_address=args.advertise_address,
+            tls_cert_file=args.tls_cert_file,
+            tls_private_key_file=args.tls_private_key_file,
+            cert_dir=args.cert_dir,
+            storage_backend=args.storage_backend,
+            etcd_servers=args.etcd_servers,
+            etcd_cafile=args.etcd_cafile,
+            etcd_certfile=args.etcd_certfile,
+            etcd_keyfile=args.etcd_keyfile,
+            data_dir=args.data_dir,
+            token_auth_file=args.token_auth_file,
+            authorization_mode=args.authorization_mode,
+            service_cluster_ip_range=args.service_cluster_ip_range,
+            service_node_port_range=args.service_node_port_range,
+        )
+    )
+
+
+def _add_server(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("server", help="run an all-in-one single-node control plane in the foreground")
+    p.add_argument("--data-dir", type=Path, default=Path("./data"))
+    p.add_argument("--bind-address", default="127.0.0.1")
+    p.add_argument("--secure-port", type=int, default=6443)
+    p.add_argument("--advertise-address", default="")
+    p.add_argument("--etcd-servers", type=_csv, default=[], help="use etcd instead of the embedded datastore")
+    p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
+    p.set_defaults(run=_run_server)
+
+
+def _run_server(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
+    from kubeling.server import ServerConfig, run
+
+    return run(
+        ServerConfig(
+            data_dir=args.data_dir,
+            bind_address=args.bind_address,
+            secure_port=args.secure_port,
+            etcd_servers=args.etcd_servers,
+            service_cluster_ip_range=args.service_cluster_ip_range,
+            advertise_address=args.advertise_address,
+        )
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kubeling", description="a hackable Kubernetes in Python")
+    parser.add_argument("--version", action="version", version=f"kubeling {kubeling.__version__}")
+    parser.add_argument("-v", "--verbosity", type=int, default=0, help="log verbosity (0 info, 1+ debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_apiserver(sub)
+    _add_server(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbosity > 0 else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    run: Callable[[argparse.Namespace], Coroutine[Any, Any, None]] = args.run
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        asyncio.run(run(args))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Certificates and kubeconfigs, made with ``cryptography``."""
