@@ -55,7 +55,7 @@ class CacheEvent:
 Filter = Callable[[Obj], bool]
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: watchers live in a set
 class Watcher:
     bucket: str
     prefix: str
