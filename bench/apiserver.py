@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import ssl
-import statistics
 import sys
 import tempfile
 import time
@@ -26,9 +24,10 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kubeling.storage.factory import open_storage  # noqa: E402
-from tests.fixtures.etcd import EtcdServer  # noqa: E402
-from tests.fixtures.server import KubelingServer  # noqa: E402
+from tests.fixtures.etcd import EtcdServer
+from tests.fixtures.server import KubelingServer
+
+from kubeling.storage.factory import open_storage
 
 CONCURRENCY = 64
 PAYLOAD = "x" * 1024
@@ -77,7 +76,9 @@ async def api_creates(client: Client, namespace: str, count: int) -> float:
             while queue:
                 n = queue.pop()
                 body = {"metadata": {"name": f"cm-{n:06d}"}, "data": {"payload": PAYLOAD}}
-                async with session.post(f"{client.base}/api/v1/namespaces/{namespace}/configmaps", json=body) as r:
+                async with session.post(
+                    f"{client.base}/api/v1/namespaces/{namespace}/configmaps", json=body
+                ) as r:
                     if r.status != 201:
                         raise RuntimeError(f"create failed: {r.status} {await r.text()}")
 
@@ -106,8 +107,10 @@ async def latencies(client: Client, namespace: str, samples: int) -> dict[str, t
         out["list"] = (percentile(lists, 0.5), percentile(lists, 0.99))
         out["list_items"] = (float(len(json.loads(body)["items"])), 0.0)
         delays = []
-        async with session.get(f"{url}?watch=true&resourceVersion=0&fieldSelector=metadata.name%3Dwatched",
-                               timeout=aiohttp.ClientTimeout(total=None)) as stream:
+        async with session.get(
+            f"{url}?watch=true&resourceVersion=0&fieldSelector=metadata.name%3Dwatched",
+            timeout=aiohttp.ClientTimeout(total=None),
+        ) as stream:
             for n in range(max(20, samples // 5)):
                 sent = time.perf_counter()
                 body = {"metadata": {"name": "watched"}, "data": {"n": str(n)}}
@@ -115,8 +118,11 @@ async def latencies(client: Client, namespace: str, samples: int) -> dict[str, t
                     async with session.post(url, json=body) as r:
                         await r.read()
                 else:
-                    async with session.patch(f"{url}/watched", data=json.dumps({"data": {"n": str(n)}}),
-                                             headers={"Content-Type": "application/merge-patch+json"}) as r:
+                    async with session.patch(
+                        f"{url}/watched",
+                        data=json.dumps({"data": {"n": str(n)}}),
+                        headers={"Content-Type": "application/merge-patch+json"},
+                    ) as r:
                         await r.read()
                 await stream.content.readline()
                 delays.append(time.perf_counter() - sent)
@@ -124,7 +130,9 @@ async def latencies(client: Client, namespace: str, samples: int) -> dict[str, t
     return out
 
 
-async def bench_backend(name: str, server: KubelingServer, creates: int, list_size: int, raw_rate: float) -> None:
+async def bench_backend(
+    name: str, server: KubelingServer, creates: int, list_size: int, raw_rate: float
+) -> None:
     client = Client(server)
     rate = await api_creates(client, "bench-create", creates)
     await api_creates(client, "bench-list", list_size)
@@ -135,8 +143,11 @@ async def bench_backend(name: str, server: KubelingServer, creates: int, list_si
     print(f"ratio apiserver/raw:                                         {rate / raw_rate:8.2f}")
     for key in ("get", "list", "watch"):
         p50, p99 = lat[key]
-        label = {"get": "get one object", "list": f"list {int(lat['list_items'][0])} objects",
-                 "watch": "watch event delivery (write→event)"}[key]
+        label = {
+            "get": "get one object",
+            "list": f"list {int(lat['list_items'][0])} objects",
+            "watch": "watch event delivery (write→event)",
+        }[key]
         print(f"{label:40s} p50 {p50 * 1000:8.2f} ms   p99 {p99 * 1000:8.2f} ms")
 
 

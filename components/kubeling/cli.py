@@ -35,7 +35,9 @@ def _add_apiserver(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--etcd-cafile", default="")
     p.add_argument("--etcd-certfile", default="")
     p.add_argument("--etcd-keyfile", default="")
-    p.add_argument("--data-dir", type=Path, default=Path("/var/lib/kubeling"), help="sqlite backend directory")
+    p.add_argument(
+        "--data-dir", type=Path, default=Path("/var/lib/kubeling"), help="sqlite backend directory"
+    )
     p.add_argument("--token-auth-file", default="")
     p.add_argument("--authorization-mode", default="AlwaysAllow", choices=("AlwaysAllow",))
     p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")

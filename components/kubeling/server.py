@@ -96,7 +96,9 @@ async def start(config: ServerConfig) -> APIServer:
     host = config.bind_address if config.bind_address not in ("0.0.0.0", "::") else "127.0.0.1"
     kubeconfig = data_dir / "admin.kubeconfig"
     write_kubeconfig(
-        kubeconfig, server=f"https://{host}:{server.port}", ca_file=data_dir / "pki" / "ca.crt",
+        kubeconfig,
+        server=f"https://{host}:{server.port}",
+        ca_file=data_dir / "pki" / "ca.crt",
         token=_admin_token(data_dir),
     )
     log.info("admin kubeconfig: %s", kubeconfig)
@@ -105,7 +107,10 @@ async def start(config: ServerConfig) -> APIServer:
 
 async def run(config: ServerConfig) -> None:
     server = await start(config)
-    print(f"kubeling server is up: export KUBECONFIG={config.data_dir.resolve() / 'admin.kubeconfig'}", flush=True)
+    print(
+        f"kubeling server is up: export KUBECONFIG={config.data_dir.resolve() / 'admin.kubeconfig'}",
+        flush=True,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

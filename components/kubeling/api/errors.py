@@ -135,7 +135,9 @@ def too_large(message: str = "the request is too large") -> StatusError:
 
 
 def unsupported_media_type(content_type: str) -> StatusError:
-    return StatusError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {content_type}")
+    return StatusError(
+        415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {content_type}"
+    )
 
 
 def too_many_requests(message: str = "Too many requests, please try again later.") -> StatusError:

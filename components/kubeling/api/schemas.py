@@ -140,7 +140,9 @@ def items_schema(schema: Schema | None) -> Schema | None:
 def is_map(schema: Schema | None) -> bool:
     """An object with free-form keys (labels, data) rather than named fields."""
     schema = resolve(schema)
-    return bool(schema) and "properties" not in schema and isinstance(schema.get("additionalProperties"), dict)
+    return (
+        bool(schema) and "properties" not in schema and isinstance(schema.get("additionalProperties"), dict)
+    )
 
 
 def patch_strategy(schema: Schema | None) -> tuple[str | None, str | None]:

@@ -81,7 +81,10 @@ class APIServer:
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(
-            self._runner, self.config.bind_address, self.config.secure_port, ssl_context=self._ssl_context(),
+            self._runner,
+            self.config.bind_address,
+            self.config.secure_port,
+            ssl_context=self._ssl_context(),
             backlog=1024,
         )
         await site.start()
@@ -109,8 +112,16 @@ class APIServer:
 
         cert, key = self.config.tls_cert_file, self.config.tls_private_key_file
         if not cert or not key:
-            hosts = ["localhost", "127.0.0.1", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                     "kubernetes.default.svc.cluster.local", self.ips.nth(1), *self.config.extra_sans]
+            hosts = [
+                "localhost",
+                "127.0.0.1",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+                self.ips.nth(1),
+                *self.config.extra_sans,
+            ]
             if self.config.advertise_address:
                 hosts.append(self.config.advertise_address)
             _, crt_path, key_path = ensure_serving_cert(Path(self.config.cert_dir), hosts)
@@ -151,7 +162,9 @@ class APIServer:
                 obj = await namespaces.get("", namespace)
             except errors.StatusError:
                 raise errors.not_found("", "namespaces", namespace) from None
-        if (obj.get("status") or {}).get("phase") == "Terminating" or obj["metadata"].get("deletionTimestamp"):
+        if (obj.get("status") or {}).get("phase") == "Terminating" or obj["metadata"].get(
+            "deletionTimestamp"
+        ):
             raise errors.forbidden(
                 f"unable to create new content in namespace {namespace} because it is being terminated"
             )
@@ -164,7 +177,10 @@ class APIServer:
                 await namespaces.create("", {"metadata": {"name": name}}, ctx)
         services = self.store("", "v1", "services")
         kubernetes_service = {
-            "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "metadata": {
+                "name": "kubernetes",
+                "labels": {"component": "apiserver", "provider": "kubernetes"},
+            },
             "spec": {
                 "type": "ClusterIP",
                 "clusterIP": self.ips.nth(1),
@@ -193,7 +209,9 @@ class APIServer:
         except web.HTTPException:
             raise
         except UnavailableError:
-            return self._status_response(errors.StatusError(503, "ServiceUnavailable", "the datastore is unavailable"))
+            return self._status_response(
+                errors.StatusError(503, "ServiceUnavailable", "the datastore is unavailable")
+            )
         except StorageError as exc:
             log.exception("storage error on %s %s", request.method, request.path)
             return self._status_response(errors.internal(str(exc)))
@@ -268,7 +286,9 @@ class APIServer:
             return respond(request, {"paths": sorted(paths)})
         raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
 
-    def _discovery(self, request: web.Request, legacy: dict[str, Any], *, aggregated_group: str) -> web.Response:
+    def _discovery(
+        self, request: web.Request, legacy: dict[str, Any], *, aggregated_group: str
+    ) -> web.Response:
         try:
             target = negotiate(request.headers.get("Accept"))
         except errors.StatusError:
@@ -277,7 +297,9 @@ class APIServer:
             body = discovery.aggregated(self.registry, aggregated_group)
             return web.Response(
                 body=orjson.dumps(body),
-                headers={"Content-Type": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"},
+                headers={
+                    "Content-Type": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+                },
             )
         return web.Response(body=orjson.dumps(legacy), content_type="application/json")
 

@@ -93,12 +93,24 @@ class CRDServing:
             status["acceptedNames"] = names
             now = now_rfc3339()
             status["conditions"] = [
-                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-                 "message": "no conflicts found", "lastTransitionTime": now},
-                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-                 "message": "the initial names have been accepted", "lastTransitionTime": now},
+                {
+                    "type": "NamesAccepted",
+                    "status": "True",
+                    "reason": "NoConflicts",
+                    "message": "no conflicts found",
+                    "lastTransitionTime": now,
+                },
+                {
+                    "type": "Established",
+                    "status": "True",
+                    "reason": "InitialNamesAccepted",
+                    "message": "the initial names have been accepted",
+                    "lastTransitionTime": now,
+                },
             ]
-            stored = [v["name"] for v in (current.get("spec") or {}).get("versions") or [] if v.get("storage")]
+            stored = [
+                v["name"] for v in (current.get("spec") or {}).get("versions") or [] if v.get("storage")
+            ]
             status["storedVersions"] = sorted(set(status.get("storedVersions") or []) | set(stored))
             finalizers = current["metadata"].setdefault("finalizers", [])
             if CLEANUP_FINALIZER not in finalizers:
@@ -172,7 +184,7 @@ async def establish_loop(server: APIServer) -> None:
         await asyncio.sleep(0.1)
 
 
-async def _safe(coro) -> None:  # noqa: ANN001
+async def _safe(coro) -> None:
     try:
         await coro
     except asyncio.CancelledError:

@@ -31,9 +31,7 @@ def schema_of(resource: Resource) -> dict[str, Any] | None:
 
 def check_unknown(resource: Resource, body: Obj, mode: str, warnings: list[str]) -> None:
     if mode not in _MODES:
-        raise errors.bad_request(
-            f'fieldValidation must be one of "Ignore", "Warn" or "Strict", not "{mode}"'
-        )
+        raise errors.bad_request(f'fieldValidation must be one of "Ignore", "Warn" or "Strict", not "{mode}"')
     if mode == "Ignore":
         return
     unknown = validation.unknown_fields(resource, body)
@@ -45,7 +43,9 @@ def check_unknown(resource: Resource, body: Obj, mode: str, warnings: list[str])
     warnings.extend(messages)
 
 
-def track(server: APIServer, resource: Resource, old: Obj | None, new: Obj, ctx: WriteContext, now: str) -> None:
+def track(
+    server: APIServer, resource: Resource, old: Obj | None, new: Obj, ctx: WriteContext, now: str
+) -> None:
     """Record ``ctx.field_manager`` as the owner of what this write changed."""
     if not isinstance(new, dict) or not isinstance(new.get("metadata"), dict):
         return
@@ -76,7 +76,9 @@ def apply(
     meta = config.get("metadata") or {}
     name = current["metadata"].get("name")
     if meta.get("name") and meta["name"] != name:
-        raise errors.bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
+        raise errors.bad_request(
+            f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+        )
     live = current if current["metadata"].get("uid") else None
     result = fieldmanager.apply(
         live,

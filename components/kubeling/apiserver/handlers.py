@@ -20,7 +20,7 @@ from aiohttp import web
 
 from kubeling.api import errors, patch, selectors, tables
 from kubeling.api.resources import Resource
-from kubeling.apiserver import fields
+from kubeling.apiserver import fields, podsubresources
 from kubeling.apiserver.negotiation import Shape, Target, decode_body, encode, negotiate
 from kubeling.apiserver.objects import Obj, deep_copy, now_rfc3339
 from kubeling.apiserver.requestinfo import RequestInfo
@@ -42,9 +42,15 @@ _PATCH_TYPES = {
 BOOKMARK_INTERVAL = 30.0
 
 
-def respond(request: web.Request, body: Any, *, status: int = 200, target: Target | None = None,
-            warnings: list[str] | None = None) -> web.Response:
-    target = target or negotiate(request.headers.get("Accept"))
+def respond(
+    request: web.Request | None,
+    body: Any,
+    *,
+    status: int = 200,
+    target: Target | None = None,
+    warnings: list[str] | None = None,
+) -> web.Response:
+    target = target or negotiate(request.headers.get("Accept") if request is not None else None)
     headers = {"Content-Type": target.media_type, "Cache-Control": "no-cache, private"}
     response = web.Response(body=encode(body, target.media_type), status=status, headers=headers)
     for warning in warnings or ():
@@ -88,7 +94,9 @@ class ResourceHandler:
 
     # -- entry ----------------------------------------------------------------
 
-    async def handle(self, request: web.Request, info: RequestInfo, resource: Resource, user: Any) -> web.StreamResponse:
+    async def handle(
+        self, request: web.Request, info: RequestInfo, resource: Resource, user: Any
+    ) -> web.StreamResponse:
         store = self.server.store_for(resource)
         sub = info.subresource
         if sub and sub not in resource.subresources:
@@ -97,9 +105,14 @@ class ResourceHandler:
             raise errors.not_found("", "", info.path)
         if info.verb not in resource.verbs and not sub:
             raise errors.method_not_allowed(
-                f"the server does not allow this method on the requested resource ({info.verb} {resource.qualified})"
+                "the server does not allow this method on the requested resource "
+                f"({info.verb} {resource.qualified})"
             )
-        if resource.namespaced and not info.namespace and info.verb in ("create", "get", "update", "patch", "delete", "deletecollection"):
+        if (
+            resource.namespaced
+            and not info.namespace
+            and info.verb in ("create", "get", "update", "patch", "delete", "deletecollection")
+        ):
             raise errors.not_found(resource.group, resource.plural, info.name or "")
         ctx = WriteContext(
             user=getattr(user, "name", "system:anonymous"),
@@ -114,13 +127,22 @@ class ResourceHandler:
             return await self._binding(request, info, store, ctx)
         if sub == "finalize":
             return await self._finalize(request, info, store, ctx)
+        if resource.group == "" and resource.plural == "pods" and sub == "eviction":
+            if request.method != "POST":
+                raise errors.method_not_allowed("eviction supports create only")
+            body = decode_body(await read_body(request), request.headers.get("Content-Type"))
+            return await podsubresources.evict(self.server, store, info.namespace, info.name, body, ctx)
+        if resource.group == "" and resource.plural == "pods" and sub in podsubresources.STREAMING:
+            pod = await store.get(info.namespace, info.name)
+            podsubresources.check_streamable(pod, sub, request.query.get("container"))
         if sub and sub != "status":
-            raise errors.StatusError(
-                501, "NotImplemented", f"the {resource.plural}/{sub} subresource is not served yet"
-            )
+            # Served by a later component (kubelet proxy, token issuer): not here yet.
+            raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
         verb = info.verb
         if verb == "get":
-            return respond(request, self._shape_one(request, resource, await store.get(info.namespace, info.name)))
+            return respond(
+                request, self._shape_one(request, resource, await store.get(info.namespace, info.name))
+            )
         if verb == "list":
             return await self._list(request, info, store)
         if verb == "watch":
@@ -158,11 +180,17 @@ class ResourceHandler:
     def _shape_one(self, request: web.Request, resource: Resource, obj: Obj) -> Obj:
         target = negotiate(request.headers.get("Accept"))
         if target.shape is Shape.TABLE:
-            table = tables.to_table(resource, [obj], include_object=request.query.get("includeObject", "Metadata"))
+            table = tables.to_table(
+                resource, [obj], include_object=request.query.get("includeObject", "Metadata")
+            )
             table["metadata"] = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
             return table
         if target.shape in (Shape.METADATA, Shape.METADATA_LIST):
-            return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
+            return {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": obj["metadata"],
+            }
         return obj
 
     # -- reads ------------------------------------------------------------------
@@ -171,16 +199,14 @@ class ResourceHandler:
         label_text = request.query.get("labelSelector", "")
         field_text = request.query.get("fieldSelector", "")
         label = selectors.parse_label_selector(label_text) if label_text else None
-        field = selectors.parse_field_selector(field_text) if field_text else None
-        if field is not None:
-            field.check_supported(resource) if hasattr(field, "check_supported") else None
+        field = selectors.parse_field_selector(field_text).matcher(resource) if field_text else None
         if label is None and field is None:
             return None
 
         def matches(obj: Obj) -> bool:
             if label is not None and not label.matches((obj.get("metadata") or {}).get("labels") or {}):
                 return False
-            return field is None or field.matches(resource.plural, resource.group, obj)
+            return field is None or field(obj)
 
         return matches
 
@@ -215,15 +241,26 @@ class ResourceHandler:
                 "apiVersion": "meta.k8s.io/v1",
                 "metadata": metadata,
                 "items": [
-                    {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}
+                    {
+                        "kind": "PartialObjectMetadata",
+                        "apiVersion": "meta.k8s.io/v1",
+                        "metadata": o["metadata"],
+                    }
                     for o in items
                 ],
             }
         else:
-            body = {"kind": resource.list_kind, "apiVersion": resource.api_version, "metadata": metadata, "items": items}
+            body = {
+                "kind": resource.list_kind,
+                "apiVersion": resource.api_version,
+                "metadata": metadata,
+                "items": items,
+            }
         return respond(request, body, target=target)
 
-    async def _watch(self, request: web.Request, info: RequestInfo, store: ResourceStore) -> web.StreamResponse:
+    async def _watch(
+        self, request: web.Request, info: RequestInfo, store: ResourceStore
+    ) -> web.StreamResponse:
         query = request.query
         resource = store.resource
         target = negotiate(request.headers.get("Accept"))
@@ -248,8 +285,13 @@ class ResourceHandler:
             watcher = store.watch(info.namespace, matches=matcher, since=since)
 
         response = web.StreamResponse(
-            headers={"Content-Type": target.media_type if target.media_type == "application/json" else "application/json",
-                     "Cache-Control": "no-cache, private", "Transfer-Encoding": "chunked"}
+            headers={
+                "Content-Type": target.media_type
+                if target.media_type == "application/json"
+                else "application/json",
+                "Cache-Control": "no-cache, private",
+                "Transfer-Encoding": "chunked",
+            }
         )
         await response.prepare(request)
         columns_sent = False
@@ -257,23 +299,39 @@ class ResourceHandler:
         def frame(kind: str, obj: Obj) -> bytes:
             nonlocal columns_sent
             if target.shape is Shape.TABLE and kind != "BOOKMARK":
-                table = tables.to_table(resource, [obj], include_object=query.get("includeObject", "Metadata"))
+                table = tables.to_table(
+                    resource, [obj], include_object=query.get("includeObject", "Metadata")
+                )
                 table["metadata"] = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
                 if columns_sent:
                     table["columnDefinitions"] = []
                 columns_sent = True
                 obj = table
             elif target.shape in (Shape.METADATA, Shape.METADATA_LIST) and kind != "BOOKMARK":
-                obj = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
+                obj = {
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": obj["metadata"],
+                }
             return orjson.dumps({"type": kind, "object": obj}) + b"\n"
 
         def bookmark(annotations: dict[str, str] | None = None) -> bytes:
             meta: dict[str, Any] = {"resourceVersion": str(store.cache.revision)}
             if annotations:
                 meta["annotations"] = annotations
-            return orjson.dumps(
-                {"type": "BOOKMARK", "object": {"kind": resource.kind, "apiVersion": resource.api_version, "metadata": meta}}
-            ) + b"\n"
+            return (
+                orjson.dumps(
+                    {
+                        "type": "BOOKMARK",
+                        "object": {
+                            "kind": resource.kind,
+                            "apiVersion": resource.api_version,
+                            "metadata": meta,
+                        },
+                    }
+                )
+                + b"\n"
+            )
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -316,7 +374,9 @@ class ResourceHandler:
         fields.check_unknown(resource, body, request.query.get("fieldValidation", ""), ctx.warnings)
         return body
 
-    async def _create(self, request: web.Request, info: RequestInfo, store: ResourceStore, ctx: WriteContext) -> web.Response:
+    async def _create(
+        self, request: web.Request, info: RequestInfo, store: ResourceStore, ctx: WriteContext
+    ) -> web.Response:
         body = await self._decode_object(request, store.resource, ctx)
         if info.name:
             raise errors.method_not_allowed("POST is not allowed on a named resource")
@@ -324,7 +384,9 @@ class ResourceHandler:
         obj = await store.create(info.namespace, body, ctx)
         return respond(request, obj, status=201, warnings=ctx.warnings)
 
-    async def _update(self, request: web.Request, info: RequestInfo, store: ResourceStore, ctx: WriteContext) -> web.Response:
+    async def _update(
+        self, request: web.Request, info: RequestInfo, store: ResourceStore, ctx: WriteContext
+    ) -> web.Response:
         body = await self._decode_object(request, store.resource, ctx)
         now = now_rfc3339()
 
@@ -348,7 +410,9 @@ class ResourceHandler:
             obj, created = await store.update(info.namespace, info.name, body, ctx)
         return respond(request, obj, status=201 if created else 200, warnings=ctx.warnings)
 
-    async def _patch(self, request: web.Request, info: RequestInfo, store: ResourceStore, ctx: WriteContext) -> web.Response:
+    async def _patch(
+        self, request: web.Request, info: RequestInfo, store: ResourceStore, ctx: WriteContext
+    ) -> web.Response:
         resource = store.resource
         media = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         kind = _PATCH_TYPES.get(media)
@@ -370,9 +434,13 @@ class ResourceHandler:
                 return fields.apply(self.server, resource, current, document, ctx, force, now)
 
             def fresh() -> Obj:
-                return {"apiVersion": resource.api_version, "kind": resource.kind,
-                        "metadata": {"name": info.name, "namespace": info.namespace} if resource.namespaced
-                        else {"name": info.name}}
+                return {
+                    "apiVersion": resource.api_version,
+                    "kind": resource.kind,
+                    "metadata": {"name": info.name, "namespace": info.namespace}
+                    if resource.namespaced
+                    else {"name": info.name},
+                }
 
             obj, created = await store.guaranteed_update(
                 info.namespace, info.name, apply_mutation, ctx, create_if_missing=fresh
@@ -401,7 +469,11 @@ class ResourceHandler:
                 raise errors.bad_request("the patched object must be a JSON object")
             fields.check_unknown(resource, patched, validation_mode, ctx.warnings)
             # resourceVersion in a patch is a precondition; absent, the patch applies to the latest.
-            wanted = (document.get("metadata") or {}).get("resourceVersion") if isinstance(document, dict) else None
+            wanted = (
+                (document.get("metadata") or {}).get("resourceVersion")
+                if isinstance(document, dict)
+                else None
+            )
             patched.setdefault("metadata", {})["resourceVersion"] = wanted or ""
             fields.track(self.server, resource, before, patched, ctx, now)
             return patched
@@ -409,7 +481,9 @@ class ResourceHandler:
         obj, _ = await store.guaranteed_update(info.namespace, info.name, mutate, ctx)
         return respond(request, obj, warnings=ctx.warnings)
 
-    async def _delete(self, request: web.Request, info: RequestInfo, store: ResourceStore, ctx: WriteContext) -> web.Response:
+    async def _delete(
+        self, request: web.Request, info: RequestInfo, store: ResourceStore, ctx: WriteContext
+    ) -> web.Response:
         raw = await read_body(request)
         body = decode_body(raw, "application/json") if raw.strip() else None
         if body is not None and not isinstance(body, dict):
@@ -420,7 +494,9 @@ class ResourceHandler:
         obj, deleted_now = await store.delete(info.namespace, info.name, options, ctx)
         return respond(request, obj, status=200 if deleted_now else 202 if False else 200)
 
-    async def _delete_collection(self, request: web.Request, info: RequestInfo, store: ResourceStore, ctx: WriteContext) -> web.Response:
+    async def _delete_collection(
+        self, request: web.Request, info: RequestInfo, store: ResourceStore, ctx: WriteContext
+    ) -> web.Response:
         raw = await read_body(request)
         body = decode_body(raw, "application/json") if raw.strip() else None
         options = DeleteOptions.from_body(body if isinstance(body, dict) else None, dict(request.query))
@@ -438,12 +514,19 @@ class ResourceHandler:
         resource = store.resource
         return respond(
             request,
-            {"kind": resource.list_kind, "apiVersion": resource.api_version, "metadata": {"resourceVersion": rv}, "items": deleted},
+            {
+                "kind": resource.list_kind,
+                "apiVersion": resource.api_version,
+                "metadata": {"resourceVersion": rv},
+                "items": deleted,
+            },
         )
 
     # -- subresources -------------------------------------------------------------
 
-    async def _scale(self, request: web.Request, info: RequestInfo, store: ResourceStore, ctx: WriteContext) -> web.Response:
+    async def _scale(
+        self, request: web.Request, info: RequestInfo, store: ResourceStore, ctx: WriteContext
+    ) -> web.Response:
         if request.method == "GET":
             return respond(request, _to_scale(await store.get(info.namespace, info.name)))
         if request.method not in ("PUT", "PATCH"):
@@ -466,8 +549,16 @@ class ResourceHandler:
             replicas = (wanted.get("spec") or {}).get("replicas", 0)
             if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
                 raise errors.invalid(
-                    "autoscaling", "Scale", info.name,
-                    [errors.Cause("FieldValueInvalid", f"Invalid value: {replicas}: must be greater than or equal to 0", "spec.replicas")],
+                    "autoscaling",
+                    "Scale",
+                    info.name,
+                    [
+                        errors.Cause(
+                            "FieldValueInvalid",
+                            f"Invalid value: {replicas}: must be greater than or equal to 0",
+                            "spec.replicas",
+                        )
+                    ],
                 )
             wanted_rv = (wanted.get("metadata") or {}).get("resourceVersion")
             if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
@@ -482,13 +573,17 @@ class ResourceHandler:
         obj, _ = await store.guaranteed_update(info.namespace, info.name, mutate, ctx)
         return respond(request, _to_scale(obj))
 
-    async def _binding(self, request: web.Request, info: RequestInfo, store: ResourceStore, ctx: WriteContext) -> web.Response:
+    async def _binding(
+        self, request: web.Request, info: RequestInfo, store: ResourceStore, ctx: WriteContext
+    ) -> web.Response:
         if request.method != "POST":
             raise errors.method_not_allowed("binding supports create only")
         body = decode_body(await read_body(request), request.headers.get("Content-Type"))
         return await bind_pod(request, store, info.namespace, info.name, body, ctx)
 
-    async def _finalize(self, request: web.Request, info: RequestInfo, store: ResourceStore, ctx: WriteContext) -> web.Response:
+    async def _finalize(
+        self, request: web.Request, info: RequestInfo, store: ResourceStore, ctx: WriteContext
+    ) -> web.Response:
         if request.method != "PUT":
             raise errors.method_not_allowed("finalize supports update only")
         body = decode_body(await read_body(request), request.headers.get("Content-Type"))
@@ -506,9 +601,17 @@ class ResourceHandler:
         return respond(request, obj)
 
 
-async def bind_pod(request: web.Request, store: ResourceStore, namespace: str, name: str, body: Any, ctx: WriteContext) -> web.Response:
-    if not isinstance(body, dict) or not isinstance(body.get("target"), dict) or not body["target"].get("name"):
-        raise errors.invalid("", "Binding", name, [errors.Cause("FieldValueRequired", "Required value", "target.name")])
+async def bind_pod(
+    request: web.Request, store: ResourceStore, namespace: str, name: str, body: Any, ctx: WriteContext
+) -> web.Response:
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("target"), dict)
+        or not body["target"].get("name")
+    ):
+        raise errors.invalid(
+            "", "Binding", name, [errors.Cause("FieldValueRequired", "Required value", "target.name")]
+        )
     node = body["target"]["name"]
     wanted_uid = (body.get("metadata") or {}).get("uid")
     ctx.subresource = "binding"
@@ -516,25 +619,42 @@ async def bind_pod(request: web.Request, store: ResourceStore, namespace: str, n
     def mutate(current: Obj) -> Obj:
         meta = current["metadata"]
         if wanted_uid and wanted_uid != meta.get("uid"):
-            raise errors.conflict("", "pods", name, "Precondition failed: UID in precondition: "
-                                  f"{wanted_uid}, UID in object meta: {meta.get('uid')}")
+            raise errors.conflict(
+                "",
+                "pods",
+                name,
+                "Precondition failed: UID in precondition: "
+                f"{wanted_uid}, UID in object meta: {meta.get('uid')}",
+            )
         if meta.get("deletionTimestamp"):
             raise errors.conflict("", "pods", name, "pod is being deleted, cannot be assigned to a host")
         spec = current.setdefault("spec", {})
         if spec.get("nodeName"):
-            raise errors.conflict("", "pods", name, f"pod {name} is already assigned to node \"{spec['nodeName']}\"")
+            raise errors.conflict(
+                "", "pods", name, f'pod {name} is already assigned to node "{spec["nodeName"]}"'
+            )
         spec["nodeName"] = node
         status = current.setdefault("status", {})
         conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
-        conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                           "lastTransitionTime": now_rfc3339()})
+        conditions.append(
+            {
+                "type": "PodScheduled",
+                "status": "True",
+                "lastProbeTime": None,
+                "lastTransitionTime": now_rfc3339(),
+            }
+        )
         status["conditions"] = conditions
         meta["resourceVersion"] = ""
         return current
 
     # The binding writes spec and status at once, bypassing the spec/status split.
     await store.guaranteed_update(namespace, name, mutate, ctx)
-    return respond(request, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, status=201)
+    return respond(
+        request,
+        {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
+        status=201,
+    )
 
 
 def _to_scale(obj: Obj) -> Obj:
@@ -551,7 +671,11 @@ def _to_scale(obj: Obj) -> Obj:
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
-        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta},
+        "metadata": {
+            k: meta[k]
+            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if k in meta
+        },
         "spec": {"replicas": spec.get("replicas", 0)},
         "status": {"replicas": status.get("replicas", 0), "selector": selector_text},
     }

@@ -98,6 +98,10 @@ def decode_body(raw: bytes, content_type_header: str | None) -> Any:
         except yaml.YAMLError as exc:
             raise errors.bad_request(f"error decoding YAML: {exc}") from None
         return _json_safe(value)
+    if media == "application/vnd.kubernetes.protobuf":
+        from kubeling.api import protobuf
+
+        return protobuf.decode(raw)
     if media.endswith("json") or media in ("*/*", ""):
         try:
             return orjson.loads(raw)

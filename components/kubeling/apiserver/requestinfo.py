@@ -1,7 +1,7 @@
 """Parse a request path into what it asks for, like upstream's RequestInfoFactory.
 
-    /api/v1/namespaces/default/pods/web/status   → get pods "web" subresource status
-    /apis/apps/v1/deployments?watch=true          → watch deployments, all namespaces
+/api/v1/namespaces/default/pods/web/status   → get pods "web" subresource status
+/apis/apps/v1/deployments?watch=true          → watch deployments, all namespaces
 """
 
 from __future__ import annotations
@@ -46,14 +46,13 @@ def parse(method: str, path: str, query: dict[str, str]) -> RequestInfo:
         return non_resource
 
     namespace = ""
-    if rest[0] == "namespaces":
-        if len(rest) > 1:
-            namespace = rest[1]
-            # /namespaces/NAME and /namespaces/NAME/status address the namespace itself.
-            if len(rest) > 2 and rest[2] not in _NAMESPACE_SUBRESOURCES:
-                rest = rest[2:]
-            else:
-                rest = ["namespaces", *rest[1:]]
+    if rest[0] == "namespaces" and len(rest) > 1:
+        namespace = rest[1]
+        # /namespaces/NAME and /namespaces/NAME/status address the namespace itself.
+        if len(rest) > 2 and rest[2] not in _NAMESPACE_SUBRESOURCES:
+            rest = rest[2:]
+        else:
+            rest = ["namespaces", *rest[1:]]
     parts = tuple(rest)
     resource = parts[0]
     name = parts[1] if len(parts) > 1 else ""
@@ -63,10 +62,7 @@ def parse(method: str, path: str, query: dict[str, str]) -> RequestInfo:
 
     watching = query.get("watch", "").lower() in ("1", "true")
     if http_verb in ("get", "head"):
-        if name:
-            verb = "get"
-        else:
-            verb = "watch" if watching else "list"
+        verb = "get" if name else "watch" if watching else "list"
     elif http_verb == "post":
         verb = "create"
     elif http_verb == "put":

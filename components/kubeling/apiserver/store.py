@@ -76,7 +76,8 @@ class DeleteOptions:
                 [
                     errors.Cause(
                         "FieldValueNotSupported",
-                        f'Unsupported value: "{policy}": supported values: "Background", "Foreground", "Orphan"',
+                        f'Unsupported value: "{policy}": supported values: '
+                        '"Background", "Foreground", "Orphan"',
                         "propagationPolicy",
                     )
                 ],
@@ -164,7 +165,7 @@ class ResourceStore:
             raise self._not_found(name)
         return from_kv(kv)
 
-    async def _get_kv(self, namespace: str, name: str):  # noqa: ANN202
+    async def _get_kv(self, namespace: str, name: str):
         kv = await self.storage.get(self._key(namespace, name))
         if kv is None:
             raise self._not_found(name)
@@ -199,7 +200,9 @@ class ResourceStore:
         if ctx.dry_run:
             return obj
         try:
-            revision = await self.storage.create(self._key(metadata.get("namespace", ""), metadata["name"]), encode(obj))
+            revision = await self.storage.create(
+                self._key(metadata.get("namespace", ""), metadata["name"]), encode(obj)
+            )
         except KeyExistsError:
             await self.strategy.undo_create(obj)
             raise errors.already_exists(self.resource.group, self.resource.plural, metadata["name"]) from None
@@ -239,7 +242,11 @@ class ResourceStore:
                 self.resource.group,
                 self.resource.kind,
                 name,
-                [errors.Cause("FieldValueRequired", "must be specified for an update", "metadata.resourceVersion")],
+                [
+                    errors.Cause(
+                        "FieldValueRequired", "must be specified for an update", "metadata.resourceVersion"
+                    )
+                ],
             )
         result = await self._write_update(current, obj, kv.mod_revision, ctx)
         return result, False
@@ -286,7 +293,13 @@ class ResourceStore:
         metadata = obj["metadata"]
         old_meta = current["metadata"]
         # Fields the server owns: a client can't change them.
-        for owned in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+        for owned in (
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ):
             if owned in old_meta:
                 metadata[owned] = old_meta[owned]
             else:
@@ -332,7 +345,9 @@ class ResourceStore:
             or int(metadata.get("deletionGracePeriodSeconds") or 0) > 0
         )
 
-    async def delete(self, namespace: str, name: str, options: DeleteOptions, ctx: WriteContext) -> tuple[Obj, bool]:
+    async def delete(
+        self, namespace: str, name: str, options: DeleteOptions, ctx: WriteContext
+    ) -> tuple[Obj, bool]:
         """DELETE.  Returns (object, deleted_now); deleted_now is False when the
         object stays for finalizers or a graceful termination."""
         for _ in range(_MAX_RETRIES):
@@ -386,7 +401,9 @@ class ResourceStore:
             if ctx.dry_run:
                 return updated, False
             try:
-                revision = await self.storage.update(kv.key, encode(updated), expected_revision=kv.mod_revision)
+                revision = await self.storage.update(
+                    kv.key, encode(updated), expected_revision=kv.mod_revision
+                )
             except RevisionMismatchError:
                 continue
             umeta["resourceVersion"] = str(revision)
@@ -536,7 +553,9 @@ def _decode_continue(token: str, prefix: str) -> tuple[int, str]:
         revision = int(data["rv"])
         start = str(data["start"])
     except Exception:
-        raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion") from None
+        raise errors.bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion"
+        ) from None
     if data.get("v") != "meta.k8s.io/v1" or revision <= 0 or start.startswith("/") or ".." in start:
         raise errors.bad_request("continue key is not valid")
     return revision, prefix + start

@@ -102,7 +102,7 @@ class Strategy:
         if self.resource.is_custom:
             causes = self.checks.validate_custom(self.resource, obj)
             causes += self.checks.validate(self.resource, obj, old)
-        elif ctx.subresource == "status" and old is not None:
+        elif ctx.subresource in ("status", "binding") and old is not None:
             causes = self.checks.validate_status(self.resource, obj, old)
         else:
             causes = self.checks.validate(self.resource, obj, old)
@@ -231,7 +231,10 @@ class ServiceStrategy(Strategy):
                 if not spec.get(key) and old_spec.get(key):
                     spec[key] = copy.deepcopy(old_spec[key])
         if _needs_node_ports(spec) and _needs_node_ports(old_spec):
-            old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort") for p in old_spec.get("ports") or []}
+            old_ports = {
+                (p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
+                for p in old_spec.get("ports") or []
+            }
             for port in spec.get("ports") or []:
                 if not port.get("nodePort"):
                     previous = old_ports.get((port.get("port"), port.get("protocol", "TCP")))
@@ -282,7 +285,10 @@ class ServiceStrategy(Strategy):
         except RangeFullError:
             raise errors.internal("failed to allocate a serviceIP: range is full") from None
         raise errors.invalid(
-            "", "Service", "", [errors.Cause("FieldValueInvalid", f'Invalid value: ["{wanted}"]: {message}', "spec.clusterIPs")]
+            "",
+            "Service",
+            "",
+            [errors.Cause("FieldValueInvalid", f'Invalid value: ["{wanted}"]: {message}', "spec.clusterIPs")],
         )
 
     async def _allocate_port(self, wanted: int | None, index: int, dry_run: bool) -> int:
@@ -293,7 +299,10 @@ class ServiceStrategy(Strategy):
         except AlreadyAllocatedError:
             message = f"Invalid value: {wanted}: provided port is already allocated"
         except OutOfRangeError:
-            message = f"Invalid value: {wanted}: provided port is not in the valid range. The range of valid ports is {self.ports.low}-{self.ports.high}"
+            message = (
+                f"Invalid value: {wanted}: provided port is not in the valid range. "
+                f"The range of valid ports is {self.ports.low}-{self.ports.high}"
+            )
         except RangeFullError:
             raise errors.internal("failed to allocate a nodePort: range is full") from None
         raise errors.invalid(

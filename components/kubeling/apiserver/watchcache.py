@@ -180,7 +180,7 @@ class WatchCache:
                 log.exception("watch cache stream failed; resuming from %d", self.revision + 1)
                 await asyncio.sleep(0.5)
 
-    async def _apply(self, event) -> None:  # noqa: ANN001 - storage WatchEvent
+    async def _apply(self, event) -> None:
         key = event.kv.key
         bucket = bucket_of(key)
         objects = self._buckets.setdefault(bucket, {})

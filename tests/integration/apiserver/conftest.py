@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from tests.fixtures.server import KubelingServer
 
 
@@ -18,9 +17,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubelingServer]
 
 
 @pytest.fixture(scope="session")
-def etcd_backed_server(tmp_path_factory: pytest.TempPathFactory, etcd_server) -> Iterator[KubelingServer]:  # noqa: ANN001
+def etcd_backed_server(tmp_path_factory: pytest.TempPathFactory, etcd_server) -> Iterator[KubelingServer]:
     """The server on a real etcd (started by the session's etcd fixture)."""
-    instance = KubelingServer(tmp_path_factory.mktemp("kubeling-etcd"), etcd_servers=etcd_server.endpoints).start()
+    instance = KubelingServer(
+        tmp_path_factory.mktemp("kubeling-etcd"), etcd_servers=etcd_server.endpoints
+    ).start()
     yield instance
     instance.stop()
 

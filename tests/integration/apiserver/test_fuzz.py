@@ -16,7 +16,6 @@ import string
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from tests.fixtures.server import KubelingServer
 
 pytestmark = pytest.mark.integration
@@ -46,19 +45,43 @@ names = st.one_of(
     st.text(alphabet=string.ascii_lowercase + string.digits + "-.", min_size=1, max_size=20),
 )
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
 field_names = st.sampled_from(
-    ["metadata", "spec", "status", "data", "stringData", "kind", "apiVersion", "name", "labels", "containers",
-     "replicas", "selector", "template", "ports", "type", "clusterIP", "finalizers", "resourceVersion"]
+    [
+        "metadata",
+        "spec",
+        "status",
+        "data",
+        "stringData",
+        "kind",
+        "apiVersion",
+        "name",
+        "labels",
+        "containers",
+        "replicas",
+        "selector",
+        "template",
+        "ports",
+        "type",
+        "clusterIP",
+        "finalizers",
+        "resourceVersion",
+    ]
 )
 
 
 @st.composite
 def objects(draw: st.DrawFn) -> dict:
-    prefix, plural, kind, api_version = draw(st.sampled_from(RESOURCES))
+    _, _, kind, api_version = draw(st.sampled_from(RESOURCES))
     obj = draw(st.dictionaries(field_names, json_values, max_size=5))
     if draw(st.booleans()):
         obj["apiVersion"] = api_version
@@ -82,16 +105,43 @@ def requests(draw: st.DrawFn) -> tuple[str, str, bytes, dict[str, str]]:
     elif shape == "cluster":
         path = f"{prefix}/{plural}"
     else:
-        path = draw(st.sampled_from(["/api", "/apis", "/apis/nope/v1", "/api/v2/pods", "/openapi/v3/apis/x",
-                                     "/apis/apps/v1/namespaces", "/api/v1/namespaces/" + name, "/x/y/z",
-                                     f"/api/v1/namespaces/{NAMESPACE}/pods/a/b/c/d"]))
-    params = draw(st.dictionaries(
-        st.sampled_from(["labelSelector", "fieldSelector", "limit", "continue", "resourceVersion", "dryRun",
-                         "fieldManager", "fieldValidation", "gracePeriodSeconds", "propagationPolicy", "force",
-                         "resourceVersionMatch"]),
-        st.text(alphabet=string.printable, max_size=15),
-        max_size=3,
-    ))
+        path = draw(
+            st.sampled_from(
+                [
+                    "/api",
+                    "/apis",
+                    "/apis/nope/v1",
+                    "/api/v2/pods",
+                    "/openapi/v3/apis/x",
+                    "/apis/apps/v1/namespaces",
+                    "/api/v1/namespaces/" + name,
+                    "/x/y/z",
+                    f"/api/v1/namespaces/{NAMESPACE}/pods/a/b/c/d",
+                ]
+            )
+        )
+    params = draw(
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "labelSelector",
+                    "fieldSelector",
+                    "limit",
+                    "continue",
+                    "resourceVersion",
+                    "dryRun",
+                    "fieldManager",
+                    "fieldValidation",
+                    "gracePeriodSeconds",
+                    "propagationPolicy",
+                    "force",
+                    "resourceVersionMatch",
+                ]
+            ),
+            st.text(alphabet=string.printable, max_size=15),
+            max_size=3,
+        )
+    )
     query = "&".join(f"{k}={_quote(v)}" for k, v in params.items())
     method = draw(st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]))
     body_kind = draw(st.sampled_from(["object", "json", "bytes", "empty"]))
@@ -105,10 +155,25 @@ def requests(draw: st.DrawFn) -> tuple[str, str, bytes, dict[str, str]]:
         body = b""
     headers = {"Content-Type": draw(st.sampled_from(CONTENT_TYPES))}
     if draw(st.booleans()):
-        headers["Accept"] = draw(st.sampled_from([
-            "application/json;as=Table;v=v1;g=meta.k8s.io", "application/yaml", "application/vnd.kubernetes.protobuf",
-            "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io", "*/*"]))
+        headers["Accept"] = draw(
+            st.sampled_from(
+                [
+                    "application/json;as=Table;v=v1;g=meta.k8s.io",
+                    "application/yaml",
+                    "application/vnd.kubernetes.protobuf",
+                    "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io",
+                    "*/*",
+                ]
+            )
+        )
+    path = "/".join(_quote_segment(p) for p in path.split("/"))
     return method, path + (f"?{query}" if query else ""), body, headers
+
+
+def _quote_segment(segment: str) -> str:
+    from urllib.parse import quote
+
+    return quote(segment, safe="%-._~")
 
 
 def _quote(value: str) -> str:
@@ -132,8 +197,12 @@ class Connection:
                     "127.0.0.1", self.server.port, context=self.server.ssl_context(), timeout=10
                 )
             try:
-                self.conn.request(method, path, body=body or None,
-                                  headers={**headers, "Authorization": f"Bearer {self.token}"})
+                self.conn.request(
+                    method,
+                    path,
+                    body=body or None,
+                    headers={**headers, "Authorization": f"Bearer {self.token}"},
+                )
                 response = self.conn.getresponse()
                 return response.status, response.read()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
@@ -147,8 +216,12 @@ class Connection:
 @pytest.fixture(scope="module")
 def fuzz_target(server: KubelingServer) -> tuple[KubelingServer, Connection, dict[str, set[str]]]:
     connection = Connection(server)
-    status, _ = connection.send("POST", "/api/v1/namespaces", json.dumps({"metadata": {"name": NAMESPACE}}).encode(),
-                                {"Content-Type": "application/json"})
+    status, _ = connection.send(
+        "POST",
+        "/api/v1/namespaces",
+        json.dumps({"metadata": {"name": NAMESPACE}}).encode(),
+        {"Content-Type": "application/json"},
+    )
     assert status in (201, 409)
     return server, connection, {}
 
@@ -161,7 +234,11 @@ def _track(acked: dict[str, set[str]], method: str, path: str, status: int, body
         obj = json.loads(body)
     except ValueError:
         return
-    if not isinstance(obj, dict) or obj.get("kind") in (None, "Status") or obj.get("kind", "").endswith("List"):
+    if (
+        not isinstance(obj, dict)
+        or obj.get("kind") in (None, "Status")
+        or obj.get("kind", "").endswith("List")
+    ):
         return
     meta = obj.get("metadata") or {}
     if meta.get("namespace") != NAMESPACE or not meta.get("name"):
@@ -187,7 +264,7 @@ def test_no_request_breaks_the_server(fuzz_target, request):
 
 
 def test_datastore_holds_only_acknowledged_objects(fuzz_target):
-    server, connection, acked = fuzz_target
+    _, connection, acked = fuzz_target
     for prefix, plural, kind, _ in RESOURCES:
         status, body = connection.send("GET", f"{prefix}/namespaces/{NAMESPACE}/{plural}", b"", {})
         assert status == 200

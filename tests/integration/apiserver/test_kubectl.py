@@ -8,7 +8,6 @@ import time
 
 import pytest
 import yaml
-
 from tests.fixtures.server import KubelingServer, kubectl, kubectl_env, kubectl_path
 
 pytestmark = pytest.mark.integration
@@ -63,7 +62,12 @@ def srv(request: pytest.FixtureRequest) -> KubelingServer:
 
 
 def _ns(request: pytest.FixtureRequest) -> str:
-    return "t-" + request.node.name.split("[")[0].replace("_", "-")[5:30].strip("-") + "-" + request.node.callspec.id
+    return (
+        "t-"
+        + request.node.name.split("[")[0].replace("_", "-")[5:30].strip("-")
+        + "-"
+        + request.node.callspec.id
+    )
 
 
 def test_version_and_api_resources(srv):
@@ -129,18 +133,53 @@ def test_label_annotate_patch_and_selectors(srv, request):
     kubectl(srv, "annotate", "deployment", "web", "-n", ns, "owner=team-a")
     selected = kubectl(srv, "get", "deploy", "-n", ns, "-l", "tier=frontend", "-o", "name").stdout.split()
     assert selected == ["deployment.apps/web"]
-    assert kubectl(srv, "get", "deploy", "-n", ns, "-l", "tier in (backend)", "-o", "name").stdout.strip() == ""
-    kubectl(srv, "patch", "deployment", "web", "-n", ns, "-p", '{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"busybox:1.37"}]}}}}')
-    kubectl(srv, "patch", "deployment", "web", "-n", ns, "--type=merge", "-p", '{"metadata":{"labels":{"merged":"yes"}}}')
-    kubectl(srv, "patch", "deployment", "web", "-n", ns, "--type=json", "-p", '[{"op":"replace","path":"/spec/replicas","value":4}]')
+    assert (
+        kubectl(srv, "get", "deploy", "-n", ns, "-l", "tier in (backend)", "-o", "name").stdout.strip() == ""
+    )
+    kubectl(
+        srv,
+        "patch",
+        "deployment",
+        "web",
+        "-n",
+        ns,
+        "-p",
+        '{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"busybox:1.37"}]}}}}',
+    )
+    kubectl(
+        srv,
+        "patch",
+        "deployment",
+        "web",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        '{"metadata":{"labels":{"merged":"yes"}}}',
+    )
+    kubectl(
+        srv,
+        "patch",
+        "deployment",
+        "web",
+        "-n",
+        ns,
+        "--type=json",
+        "-p",
+        '[{"op":"replace","path":"/spec/replicas","value":4}]',
+    )
     obj = json.loads(kubectl(srv, "get", "deploy", "web", "-n", ns, "-o", "json").stdout)
     assert obj["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:1.37"
-    assert obj["spec"]["template"]["spec"]["containers"][0]["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
+    assert obj["spec"]["template"]["spec"]["containers"][0]["ports"] == [
+        {"containerPort": 80, "protocol": "TCP"}
+    ]
     assert obj["metadata"]["labels"] == {"app": "web", "tier": "frontend", "merged": "yes"}
     assert obj["metadata"]["annotations"]["owner"] == "team-a"
     assert obj["spec"]["replicas"] == 4
     assert obj["metadata"]["generation"] >= 3
-    by_field = kubectl(srv, "get", "cm", "-A", "--field-selector", f"metadata.namespace={ns}", "-o", "name").stdout
+    by_field = kubectl(
+        srv, "get", "cm", "-A", "--field-selector", f"metadata.namespace={ns}", "-o", "name"
+    ).stdout
     assert by_field.split() == ["configmap/settings"]
 
 
@@ -157,14 +196,16 @@ def test_server_side_apply_and_diff(srv, request):
     manifest = DEPLOYMENT.format(ns=ns)
     out = kubectl(srv, "apply", "--server-side", "-f", "-", input=manifest).stdout
     assert "deployment.apps/web serverside-applied" in out
-    managed = json.loads(kubectl(srv, "get", "deploy", "web", "-n", ns, "-o", "json", "--show-managed-fields").stdout)
+    managed = json.loads(
+        kubectl(srv, "get", "deploy", "web", "-n", ns, "-o", "json", "--show-managed-fields").stdout
+    )
     managers = {m["manager"]: m["operation"] for m in managed["metadata"]["managedFields"]}
     assert managers.get("kubectl") == "Apply"
     changed = manifest.replace("replicas: 2", "replicas: 3")
-    diff = kubectl(srv, "diff", "-f", "-", input=changed, check=False)
+    diff = kubectl(srv, "diff", "--server-side", "-f", "-", input=changed, check=False)
     assert diff.returncode == 1, diff.stderr
     assert "-  replicas: 2" in diff.stdout and "+  replicas: 3" in diff.stdout
-    same = kubectl(srv, "diff", "-f", "-", input=manifest, check=False)
+    same = kubectl(srv, "diff", "--server-side", "-f", "-", input=manifest, check=False)
     assert same.returncode == 0, same.stdout + same.stderr
 
 
@@ -199,15 +240,15 @@ def test_explain(srv):
 def test_invalid_object_is_rejected_with_causes(srv, request):
     ns = _ns(request)
     kubectl(srv, "create", "namespace", ns)
-    bad = """apiVersion: apps/v1
+    bad = f"""apiVersion: apps/v1
 kind: Deployment
-metadata: {name: bad, namespace: %s}
+metadata: {{name: bad, namespace: {ns}}}
 spec:
-  selector: {matchLabels: {app: one}}
+  selector: {{matchLabels: {{app: one}}}}
   template:
-    metadata: {labels: {app: two}}
-    spec: {containers: [{name: c, image: busybox}]}
-""" % ns
+    metadata: {{labels: {{app: two}}}}
+    spec: {{containers: [{{name: c, image: busybox}}]}}
+"""
     result = kubectl(srv, "apply", "-f", "-", input=bad, check=False)
     assert result.returncode != 0
     assert "spec.template.metadata.labels" in result.stderr and "is invalid" in result.stderr
@@ -219,7 +260,10 @@ def test_watch_prints_changes(srv, request):
     kubectl(srv, "create", "configmap", "first", "-n", ns)
     watcher = subprocess.Popen(
         [kubectl_path(), "get", "configmaps", "-n", ns, "-w", "--request-timeout=20s"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=kubectl_env(srv),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=kubectl_env(srv),
     )
     try:
         time.sleep(1.5)
@@ -242,7 +286,11 @@ metadata: {{name: widgets{suffix}.example.com}}
 spec:
   group: example.com
   scope: Namespaced
-  names: {{plural: widgets{suffix}, singular: widget{suffix}, kind: Widget{suffix.capitalize()}, shortNames: [wg{suffix}]}}
+  names:
+    plural: widgets{suffix}
+    singular: widget{suffix}
+    kind: Widget{suffix.capitalize()}
+    shortNames: [wg{suffix}]
   versions:
   - name: v1
     served: true
@@ -273,7 +321,8 @@ spec: {{size: 3}}
         time.sleep(0.5)
     assert result.returncode == 0, result.stderr
     table = kubectl(srv, "get", f"wg{suffix}").stdout.splitlines()
-    assert table[0].split() == ["NAME", "SIZE", "AGE"] and table[1].split()[:2] == ["w1", "3"]
+    # With printer columns defined, upstream shows NAME plus exactly those (no implicit AGE).
+    assert table[0].split() == ["NAME", "SIZE"] and table[1].split() == ["w1", "3"]
     bad = widget.replace("size: 3", "size: 0")
     rejected = kubectl(srv, "apply", "-f", "-", input=bad, check=False)
     assert rejected.returncode != 0 and "spec.size" in rejected.stderr

@@ -8,7 +8,6 @@ import time
 import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
-
 from tests.fixtures.server import KubelingServer
 
 pytestmark = pytest.mark.integration
@@ -16,13 +15,17 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(params=["sqlite", "etcd"])
 def api(request: pytest.FixtureRequest) -> client.ApiClient:
-    srv: KubelingServer = request.getfixturevalue("server" if request.param == "sqlite" else "etcd_backed_server")
+    srv: KubelingServer = request.getfixturevalue(
+        "server" if request.param == "sqlite" else "etcd_backed_server"
+    )
     return config.new_client_from_config(config_file=str(srv.kubeconfig))
 
 
 @pytest.fixture
 def namespace(api: client.ApiClient, request: pytest.FixtureRequest) -> str:
-    name = f"py-{request.node.name.split('[')[0][5:25].replace('_', '-').strip('-')}-{request.node.callspec.id}"
+    name = (
+        f"py-{request.node.name.split('[')[0][5:25].replace('_', '-').strip('-')}-{request.node.callspec.id}"
+    )
     client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     return name
 
@@ -53,7 +56,9 @@ def test_pod_crud_and_defaults(api, namespace):
 
 def test_stale_update_conflicts(api, namespace):
     core = client.CoreV1Api(api)
-    core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="cm"), data={"a": "1"}))
+    core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="cm"), data={"a": "1"})
+    )
     first = core.read_namespaced_config_map("cm", namespace)
     second = core.read_namespaced_config_map("cm", namespace)
     first.data["a"] = "2"
@@ -91,8 +96,12 @@ def test_list_with_selectors_and_pagination(api, namespace):
     for n in range(7):
         core.create_namespaced_secret(
             namespace,
-            client.V1Secret(metadata=client.V1ObjectMeta(name=f"s{n}", labels={"parity": "even" if n % 2 == 0 else "odd"}),
-                            string_data={"k": str(n)}),
+            client.V1Secret(
+                metadata=client.V1ObjectMeta(
+                    name=f"s{n}", labels={"parity": "even" if n % 2 == 0 else "odd"}
+                ),
+                string_data={"k": str(n)},
+            ),
         )
     even = core.list_namespaced_secret(namespace, label_selector="parity=even")
     assert sorted(s.metadata.name for s in even.items) == ["s0", "s2", "s4", "s6"]
@@ -120,7 +129,9 @@ def test_watch_with_resume(api, namespace):
 
     def writer() -> None:
         time.sleep(0.5)
-        core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="w1")))
+        core.create_namespaced_config_map(
+            namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="w1"))
+        )
         core.patch_namespaced_config_map("w1", namespace, {"data": {"x": "1"}})
         core.delete_namespaced_config_map("w1", namespace)
 
@@ -128,7 +139,9 @@ def test_watch_with_resume(api, namespace):
     thread.start()
     seen: list[tuple[str, str]] = []
     stream = watch.Watch()
-    for event in stream.stream(core.list_namespaced_config_map, namespace, resource_version=start_rv, timeout_seconds=10):
+    for event in stream.stream(
+        core.list_namespaced_config_map, namespace, resource_version=start_rv, timeout_seconds=10
+    ):
         seen.append((event["type"], event["object"].metadata.name))
         if len(seen) == 3:
             stream.stop()
@@ -171,16 +184,36 @@ def test_custom_resource_crud(api, namespace, request):
         "spec": {
             "group": "example.org",
             "scope": "Namespaced",
-            "names": {"plural": plural, "singular": f"gadget{suffix}", "kind": f"Gadget{suffix.capitalize()}"},
-            "versions": [{"name": "v1", "served": True, "storage": True,
-                          "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                              "spec": {"type": "object", "properties": {"color": {"type": "string"}}}}}}}],
+            "names": {
+                "plural": plural,
+                "singular": f"gadget{suffix}",
+                "kind": f"Gadget{suffix.capitalize()}",
+            },
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {"type": "object", "properties": {"color": {"type": "string"}}}
+                            },
+                        }
+                    },
+                }
+            ],
         },
     }
     ext.create_custom_resource_definition(crd)
     custom = client.CustomObjectsApi(api)
-    body = {"apiVersion": "example.org/v1", "kind": f"Gadget{suffix.capitalize()}",
-            "metadata": {"name": "g1"}, "spec": {"color": "red"}}
+    body = {
+        "apiVersion": "example.org/v1",
+        "kind": f"Gadget{suffix.capitalize()}",
+        "metadata": {"name": "g1"},
+        "spec": {"color": "red"},
+    }
     deadline = time.monotonic() + 15
     while True:
         try:

@@ -11,14 +11,31 @@ from kubeling.apiserver.negotiation import Shape, decode_body, negotiate
         ("application/json", "application/json", Shape.OBJECT),
         ("application/json;as=Table;v=v1;g=meta.k8s.io,application/json", "application/json", Shape.TABLE),
         ("application/vnd.kubernetes.protobuf,application/json", "application/json", Shape.OBJECT),
-        ("application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io", "application/json", Shape.METADATA_LIST),
-        ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
-         "application/json", Shape.DISCOVERY_V2),
+        (
+            "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io",
+            "application/json",
+            Shape.METADATA_LIST,
+        ),
+        (
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
+            "application/json",
+            Shape.DISCOVERY_V2,
+        ),
         ("application/json;as=Unknown;v=v1;g=meta.k8s.io,application/json", "application/json", Shape.OBJECT),
         ("application/yaml", "application/yaml", Shape.OBJECT),
         ("*/*", "application/json", Shape.OBJECT),
     ],
-    ids=["none", "json", "table", "protobuf-first", "metadata", "discovery-v2", "unknown-shape", "yaml", "any"],
+    ids=[
+        "none",
+        "json",
+        "table",
+        "protobuf-first",
+        "metadata",
+        "discovery-v2",
+        "unknown-shape",
+        "yaml",
+        "any",
+    ],
 )
 def test_negotiate(accept, media, shape):
     target = negotiate(accept)
@@ -33,8 +50,12 @@ def test_only_protobuf_is_not_acceptable():
 
 @pytest.mark.parametrize(
     ("raw", "content_type", "code"),
-    [(b"{not json", "application/json", 400), (b"a: [", "application/yaml", 400), (b"", "application/json", 400),
-     (b"{}", "application/x-unknown", 415)],
+    [
+        (b"{not json", "application/json", 400),
+        (b"a: [", "application/yaml", 400),
+        (b"", "application/json", 400),
+        (b"{}", "application/x-unknown", 415),
+    ],
     ids=["bad-json", "bad-yaml", "empty", "unknown-type"],
 )
 def test_decode_errors(raw, content_type, code):

@@ -9,10 +9,30 @@ from kubeling.apiserver.requestinfo import parse
         ("GET", "/api/v1/namespaces/default/pods", {}, ("list", "", "v1", "default", "pods", "", "")),
         ("GET", "/api/v1/pods", {"watch": "true"}, ("watch", "", "v1", "", "pods", "", "")),
         ("GET", "/api/v1/namespaces/ns/pods/web", {}, ("get", "", "v1", "ns", "pods", "web", "")),
-        ("PUT", "/api/v1/namespaces/ns/pods/web/status", {}, ("update", "", "v1", "ns", "pods", "web", "status")),
-        ("POST", "/api/v1/namespaces/ns/pods/web/binding", {}, ("create", "", "v1", "ns", "pods", "web", "binding")),
-        ("DELETE", "/apis/apps/v1/namespaces/ns/deployments", {}, ("deletecollection", "apps", "v1", "ns", "deployments", "", "")),
-        ("PATCH", "/apis/apps/v1/namespaces/ns/deployments/d/scale", {}, ("patch", "apps", "v1", "ns", "deployments", "d", "scale")),
+        (
+            "PUT",
+            "/api/v1/namespaces/ns/pods/web/status",
+            {},
+            ("update", "", "v1", "ns", "pods", "web", "status"),
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/ns/pods/web/binding",
+            {},
+            ("create", "", "v1", "ns", "pods", "web", "binding"),
+        ),
+        (
+            "DELETE",
+            "/apis/apps/v1/namespaces/ns/deployments",
+            {},
+            ("deletecollection", "apps", "v1", "ns", "deployments", "", ""),
+        ),
+        (
+            "PATCH",
+            "/apis/apps/v1/namespaces/ns/deployments/d/scale",
+            {},
+            ("patch", "apps", "v1", "ns", "deployments", "d", "scale"),
+        ),
         ("GET", "/api/v1/namespaces", {}, ("list", "", "v1", "", "namespaces", "", "")),
         ("GET", "/api/v1/namespaces/kube-system", {}, ("get", "", "v1", "", "namespaces", "kube-system", "")),
         ("PUT", "/api/v1/namespaces/x/finalize", {}, ("update", "", "v1", "", "namespaces", "x", "finalize")),
@@ -23,9 +43,19 @@ from kubeling.apiserver.requestinfo import parse
 def test_resource_requests(method, path, query, expected):
     info = parse(method, path, query)
     assert info.is_resource_request
-    assert (info.verb, info.group, info.version, info.namespace, info.resource, info.name, info.subresource) == expected
+    assert (
+        info.verb,
+        info.group,
+        info.version,
+        info.namespace,
+        info.resource,
+        info.name,
+        info.subresource,
+    ) == expected
 
 
-@pytest.mark.parametrize("path", ["/api", "/apis", "/api/v1", "/apis/apps", "/apis/apps/v1", "/healthz", "/version"])
+@pytest.mark.parametrize(
+    "path", ["/api", "/apis", "/api/v1", "/apis/apps", "/apis/apps/v1", "/healthz", "/version"]
+)
 def test_non_resource_requests(path):
     assert not parse("GET", path, {}).is_resource_request
