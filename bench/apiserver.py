@@ -24,10 +24,9 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from kubeling.storage.factory import open_storage
 from tests.fixtures.etcd import EtcdServer
 from tests.fixtures.server import KubelingServer
-
-from kubeling.storage.factory import open_storage
 
 CONCURRENCY = 64
 PAYLOAD = "x" * 1024

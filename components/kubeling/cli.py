@@ -22,6 +22,18 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _seconds(value: str) -> float:
+    """A Go-style duration (90s, 5m, 1h) or plain seconds."""
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    for suffix in ("ms", "s", "m", "h"):
+        if value.endswith(suffix) and value[: -len(suffix)].replace(".", "", 1).isdigit():
+            return float(value[: -len(suffix)]) * units[suffix]
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid duration {value!r}") from None
+
+
 def _add_apiserver(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("apiserver", help="run the Kubernetes API server")
     p.add_argument("--bind-address", default="0.0.0.0")
@@ -42,6 +54,12 @@ def _add_apiserver(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--authorization-mode", default="AlwaysAllow", choices=("AlwaysAllow",))
     p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
     p.add_argument("--service-node-port-range", default="30000-32767")
+    p.add_argument(
+        "--etcd-compaction-interval",
+        type=_seconds,
+        default=300.0,
+        help="how often to compact datastore history (e.g. 5m, 300s, 0 to disable)",
+    )
     p.set_defaults(run=_run_apiserver)
 
 
@@ -69,6 +87,7 @@ def _run_apiserver(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
             authorization_mode=args.authorization_mode,
             service_cluster_ip_range=args.service_cluster_ip_range,
             service_node_port_range=args.service_node_port_range,
+            etcd_compaction_interval=args.etcd_compaction_interval,
         )
     )
 

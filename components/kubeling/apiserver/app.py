@@ -74,6 +74,8 @@ class APIServer:
         await self.cache.start()
         await self._bootstrap()
         self._tasks.append(asyncio.create_task(crds.establish_loop(self), name="crd-establisher"))
+        if config.etcd_compaction_interval > 0:
+            self._tasks.append(asyncio.create_task(self._compact_loop(), name="compactor"))
 
     async def start(self) -> None:
         await self.open()
@@ -92,6 +94,25 @@ class APIServer:
         if sockets:
             self.port = sockets[0].getsockname()[1]
         log.info("serving securely on %s:%d", self.config.bind_address, self.port)
+
+    async def _compact_loop(self) -> None:
+        """Compact history older than one interval, like kube-apiserver's compactor.
+
+        Each tick compacts to the revision seen at the previous tick, so watchers
+        always have at least one interval of history to resume from.
+        """
+        assert self.storage is not None
+        previous = 0
+        while True:
+            await asyncio.sleep(self.config.etcd_compaction_interval)
+            try:
+                current = await self.storage.current_revision()
+                if previous:
+                    await self.storage.compact(previous)
+                    log.info("compacted datastore history up to revision %d", previous)
+                previous = current
+            except StorageError as exc:
+                log.warning("compaction failed: %s", exc)
 
     async def stop(self) -> None:
         for task in self._tasks:

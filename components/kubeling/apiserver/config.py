@@ -25,3 +25,5 @@ class APIServerConfig:
     service_cluster_ip_range: str = "10.96.0.0/12"
     service_node_port_range: str = "30000-32767"
     extra_sans: list[str] = field(default_factory=list)
+    # Seconds between datastore compactions (upstream's --etcd-compaction-interval); 0 disables.
+    etcd_compaction_interval: float = 300.0

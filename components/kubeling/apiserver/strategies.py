@@ -72,8 +72,9 @@ class Strategy:
     def prepare_for_create(self, obj: Obj, ctx: WriteContext) -> None:
         if self.has_status and (self.resource.group, self.resource.plural) not in _KEEP_STATUS_ON_CREATE:
             obj.pop("status", None)
-        if self.resource.is_custom:
-            self.checks.prune_unknown(self.resource, obj)
+        # Unknown fields never reach storage: upstream's decoding drops them for
+        # built-ins, and structural pruning drops them for custom resources.
+        self.checks.prune_unknown(self.resource, obj)
         self.checks.apply_defaults(self.resource, obj)
 
     def main_update(self, current: Obj, obj: Obj) -> Obj:
@@ -94,8 +95,7 @@ class Strategy:
         return result
 
     def prepare_for_update(self, obj: Obj, old: Obj, ctx: WriteContext) -> None:
-        if self.resource.is_custom:
-            self.checks.prune_unknown(self.resource, obj)
+        self.checks.prune_unknown(self.resource, obj)
         self.checks.apply_defaults(self.resource, obj)
 
     def validate(self, obj: Obj, old: Obj | None, ctx: WriteContext) -> None:

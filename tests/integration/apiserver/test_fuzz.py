@@ -16,6 +16,7 @@ import string
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from tests.fixtures.server import KubelingServer
 
 pytestmark = pytest.mark.integration

@@ -8,6 +8,7 @@ import time
 
 import pytest
 import yaml
+
 from tests.fixtures.server import KubelingServer, kubectl, kubectl_env, kubectl_path
 
 pytestmark = pytest.mark.integration

@@ -25,12 +25,12 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp import web
-from tests.fixtures.server import kubectl_path
 
 from kubeling.api import patch, schemas
 from kubeling.api.resources import Registry, Resource
 from kubeling.apiserver import discovery
 from kubeling.apiserver.openapi import OpenAPIPublisher
+from tests.fixtures.server import kubectl_path
 
 pytestmark = pytest.mark.integration
 

@@ -8,6 +8,7 @@ import time
 import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
+
 from tests.fixtures.server import KubelingServer
 
 pytestmark = pytest.mark.integration

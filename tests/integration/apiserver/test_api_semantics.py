@@ -1,0 +1,148 @@
+"""API semantics over raw HTTP: error codes, validation modes, allocation, deletion."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.fixtures.server import KubelingServer
+
+pytestmark = pytest.mark.integration
+
+JSON = {"Content-Type": "application/json"}
+
+
+def _post(srv: KubelingServer, path: str, obj: object, query: str = "") -> tuple[int, dict]:
+    status, body = srv.request("POST", path + query, json.dumps(obj).encode(), JSON)
+    return status, json.loads(body)
+
+
+def _namespace(srv: KubelingServer, name: str) -> str:
+    status, _ = _post(srv, "/api/v1/namespaces", {"metadata": {"name": name}})
+    assert status in (201, 409)
+    return name
+
+
+def test_malformed_and_oversized_bodies(server):
+    ns = _namespace(server, "sem-bodies")
+    status, body = server.request("POST", f"/api/v1/namespaces/{ns}/configmaps", b"{nope", JSON)
+    assert status == 400 and json.loads(body)["reason"] == "BadRequest"
+    huge = json.dumps({"metadata": {"name": "big"}, "data": {"x": "a" * (3 * 1024 * 1024 + 10)}}).encode()
+    status, body = server.request("POST", f"/api/v1/namespaces/{ns}/configmaps", huge, JSON)
+    assert status == 413 and json.loads(body)["reason"] == "RequestEntityTooLarge"
+    status, _ = server.request("GET", f"/api/v1/namespaces/{ns}/configmaps/big")
+    assert status == 404
+
+
+def test_field_validation_modes(server):
+    ns = _namespace(server, "sem-fields")
+    obj = {"metadata": {"name": "cm"}, "data": {"a": "1"}, "bogus": True}
+    status, body = _post(server, f"/api/v1/namespaces/{ns}/configmaps", obj, "?fieldValidation=Strict")
+    assert status == 400 and body["message"] == 'strict decoding error: unknown field "bogus"'
+    status, body = server.request(
+        "POST", f"/api/v1/namespaces/{ns}/configmaps?fieldValidation=Ignore", json.dumps(obj).encode(), JSON
+    )
+    assert status == 201 and "bogus" not in json.loads(body)
+    obj["metadata"]["name"] = "cm2"
+    status, body = server.request(
+        "POST", f"/api/v1/namespaces/{ns}/configmaps?fieldValidation=Warn", json.dumps(obj).encode(), JSON
+    )
+    assert status == 201 and "bogus" not in json.loads(body)
+    stored = json.loads(server.request("GET", f"/api/v1/namespaces/{ns}/configmaps/cm2")[1])
+    assert "bogus" not in stored
+
+
+def test_namespace_lifecycle(server):
+    status, body = _post(server, "/api/v1/namespaces/sem-missing/configmaps", {"metadata": {"name": "x"}})
+    assert status == 404 and body["details"]["kind"] == "namespaces"
+    ns = _namespace(server, "sem-terminating")
+    status, raw = server.request("DELETE", f"/api/v1/namespaces/{ns}")
+    assert status == 200 and json.loads(raw)["status"]["phase"] == "Terminating"
+    status, body = _post(server, f"/api/v1/namespaces/{ns}/configmaps", {"metadata": {"name": "x"}})
+    assert status == 403 and "being terminated" in body["message"]
+
+
+def test_concurrent_services_get_distinct_cluster_ips(etcd_backed_server):
+    srv = etcd_backed_server
+    ns = _namespace(srv, "sem-ips")
+
+    def create(n: int) -> tuple[int, dict]:
+        svc = {"metadata": {"name": f"s{n}"}, "spec": {"ports": [{"port": 80}], "type": "NodePort"}}
+        return _post(srv, f"/api/v1/namespaces/{ns}/services", svc)
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(create, range(24)))
+    assert [status for status, _ in results] == [201] * 24
+    ips = [body["spec"]["clusterIP"] for _, body in results]
+    ports = [body["spec"]["ports"][0]["nodePort"] for _, body in results]
+    assert len(set(ips)) == 24 and all(ip.startswith("10.") for ip in ips)
+    assert len(set(ports)) == 24 and all(30000 <= p <= 32767 for p in ports)
+    taken = {"metadata": {"name": "dup"}, "spec": {"clusterIP": ips[0], "ports": [{"port": 80}]}}
+    status, body = _post(srv, f"/api/v1/namespaces/{ns}/services", taken)
+    assert status == 422 and body["details"]["causes"][0]["field"] == "spec.clusterIPs"
+    # Deleting a Service frees its IP for a new one that asks for it.
+    assert srv.request("DELETE", f"/api/v1/namespaces/{ns}/services/s0")[0] == 200
+    status, body = _post(srv, f"/api/v1/namespaces/{ns}/services", taken)
+    assert status == 201 and body["spec"]["clusterIP"] == ips[0]
+
+
+def test_dry_run_and_generate_name(server):
+    ns = _namespace(server, "sem-dry")
+    status, body = _post(
+        server, f"/api/v1/namespaces/{ns}/configmaps", {"metadata": {"name": "d"}}, "?dryRun=All"
+    )
+    assert status == 201 and body["metadata"]["uid"]
+    assert server.request("GET", f"/api/v1/namespaces/{ns}/configmaps/d")[0] == 404
+    status, body = _post(
+        server, f"/api/v1/namespaces/{ns}/configmaps", {"metadata": {"generateName": "gen-"}}
+    )
+    name = body["metadata"]["name"]
+    assert status == 201 and name.startswith("gen-") and len(name) == len("gen-") + 5
+
+
+def test_finalizers_hold_deletion(server):
+    ns = _namespace(server, "sem-final")
+    obj = {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}
+    assert _post(server, f"/api/v1/namespaces/{ns}/configmaps", obj)[0] == 201
+    status, raw = server.request("DELETE", f"/api/v1/namespaces/{ns}/configmaps/held")
+    assert status == 200 and json.loads(raw)["metadata"]["deletionTimestamp"]
+    status, raw = server.request("GET", f"/api/v1/namespaces/{ns}/configmaps/held")
+    assert status == 200
+    patch = json.dumps({"metadata": {"finalizers": None}}).encode()
+    status, _ = server.request(
+        "PATCH",
+        f"/api/v1/namespaces/{ns}/configmaps/held",
+        patch,
+        {"Content-Type": "application/merge-patch+json"},
+    )
+    assert status == 200
+    assert server.request("GET", f"/api/v1/namespaces/{ns}/configmaps/held")[0] == 404
+
+
+def test_status_subresource_split(server):
+    ns = _namespace(server, "sem-status")
+    deploy = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d"},
+        "spec": {
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {
+                "metadata": {"labels": {"a": "b"}},
+                "spec": {"containers": [{"name": "c", "image": "i"}]},
+            },
+        },
+        "status": {"replicas": 9},
+    }
+    status, created = _post(server, f"/apis/apps/v1/namespaces/{ns}/deployments", deploy)
+    assert status == 201 and "replicas" not in created.get("status", {})
+    created["status"] = {"replicas": 3, "observedGeneration": 1}
+    created["spec"]["replicas"] = 7
+    status, raw = server.request(
+        "PUT", f"/apis/apps/v1/namespaces/{ns}/deployments/d/status", json.dumps(created).encode(), JSON
+    )
+    updated = json.loads(raw)
+    assert status == 200 and updated["status"]["replicas"] == 3 and updated["spec"]["replicas"] == 1
+    assert updated["metadata"]["generation"] == 1
