@@ -29,18 +29,20 @@ def schema_of(resource: Resource) -> dict[str, Any] | None:
     return schemas.by_name(resource.schema_name) if resource.schema_name else None
 
 
-def check_unknown(resource: Resource, body: Obj, mode: str, warnings: list[str]) -> None:
+def check_unknown(resource: Resource, body: Obj, mode: str, warnings: list[str]) -> bool:
+    """Apply ``fieldValidation``; True when the body is known to hold only schema fields."""
     if mode not in _MODES:
         raise errors.bad_request(f'fieldValidation must be one of "Ignore", "Warn" or "Strict", not "{mode}"')
     if mode == "Ignore":
-        return
+        return False
     unknown = validation.unknown_fields(resource, body)
     if not unknown:
-        return
+        return True
     messages = [f'unknown field "{path.lstrip(".")}"' for path in unknown]
     if mode == "Strict":
         raise errors.bad_request("strict decoding error: " + ", ".join(messages))
     warnings.extend(messages)
+    return False
 
 
 def track(

@@ -371,7 +371,9 @@ class ResourceHandler:
         body = decode_body(await read_body(request), request.headers.get("Content-Type"))
         if not isinstance(body, dict):
             raise errors.bad_request("the request body must be a JSON or YAML object")
-        fields.check_unknown(resource, body, request.query.get("fieldValidation", ""), ctx.warnings)
+        ctx.fields_known = fields.check_unknown(
+            resource, body, request.query.get("fieldValidation", ""), ctx.warnings
+        )
         return body
 
     async def _create(
@@ -427,7 +429,7 @@ class ResourceHandler:
                 raise errors.bad_request("PATCH, fieldManager is required for apply requests")
             if not isinstance(document, dict):
                 raise errors.bad_request("the apply patch must be an object")
-            fields.check_unknown(resource, document, validation_mode, ctx.warnings)
+            ctx.fields_known = fields.check_unknown(resource, document, validation_mode, ctx.warnings)
             force = _bool_param(request.query, "force")
 
             def apply_mutation(current: Obj) -> Obj:
@@ -467,7 +469,7 @@ class ResourceHandler:
                 patched = patch.strategic_merge_patch(current, document, schema)
             if not isinstance(patched, dict):
                 raise errors.bad_request("the patched object must be a JSON object")
-            fields.check_unknown(resource, patched, validation_mode, ctx.warnings)
+            ctx.fields_known = fields.check_unknown(resource, patched, validation_mode, ctx.warnings)
             # resourceVersion in a patch is a precondition; absent, the patch applies to the latest.
             wanted = (
                 (document.get("metadata") or {}).get("resourceVersion")

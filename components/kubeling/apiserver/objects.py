@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import time
 from typing import Any
 
 import orjson
@@ -35,8 +36,17 @@ def from_kv(kv: KeyValue) -> Obj:
     return decode(kv.value, kv.mod_revision)
 
 
+_last_stamp: tuple[int, str] = (0, "")
+
+
 def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current time at second precision, formatted once per second (it is on every write)."""
+    global _last_stamp
+    second = int(time.time())
+    if _last_stamp[0] != second:
+        moment = datetime.datetime.fromtimestamp(second, datetime.UTC)
+        _last_stamp = (second, moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _last_stamp[1]
 
 
 def deep_copy(obj: Obj) -> Obj:

@@ -50,6 +50,9 @@ class WriteContext:
     field_manager: str = ""
     subresource: str = ""
     warnings: list[str] = field(default_factory=list)
+    # Set when the body was checked against the schema and held no unknown
+    # field, so pruning (a second walk of the same object) can be skipped.
+    fields_known: bool = False
 
 
 @dataclass

@@ -74,7 +74,8 @@ class Strategy:
             obj.pop("status", None)
         # Unknown fields never reach storage: upstream's decoding drops them for
         # built-ins, and structural pruning drops them for custom resources.
-        self.checks.prune_unknown(self.resource, obj)
+        if not ctx.fields_known:
+            self.checks.prune_unknown(self.resource, obj)
         self.checks.apply_defaults(self.resource, obj)
 
     def main_update(self, current: Obj, obj: Obj) -> Obj:
@@ -95,7 +96,8 @@ class Strategy:
         return result
 
     def prepare_for_update(self, obj: Obj, old: Obj, ctx: WriteContext) -> None:
-        self.checks.prune_unknown(self.resource, obj)
+        if not ctx.fields_known:
+            self.checks.prune_unknown(self.resource, obj)
         self.checks.apply_defaults(self.resource, obj)
 
     def validate(self, obj: Obj, old: Obj | None, ctx: WriteContext) -> None:
