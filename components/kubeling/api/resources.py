@@ -87,6 +87,7 @@ def _r(
     sub: tuple[str, ...] = (),
     schema_package: str,
     storage_group: str | None = None,
+    storage_version: str | None = None,
 ) -> Resource:
     group, _, version = gv.rpartition("/")
     return Resource(
@@ -101,6 +102,7 @@ def _r(
         categories=cats,
         subresources=sub,
         storage_group=storage_group,
+        storage_version=storage_version,
         schema_name=f"{schema_package}.{version}.{kind}",
     )
 
@@ -233,6 +235,7 @@ _BUILTINS: tuple[Resource, ...] = (
         cats=("all",),
         sub=("status",),
         schema_package="io.k8s.api.autoscaling",
+        storage_version="v2",
     ),
     # coordination, discovery, events
     _r("coordination.k8s.io/v1", "Lease", "leases", schema_package="io.k8s.api.coordination"),

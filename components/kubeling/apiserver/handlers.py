@@ -273,8 +273,7 @@ class ResourceHandler:
         if rv in ("", "0") or send_initial:
             if rv == "":
                 await store._fresh_cache()
-            initial = store.cache.list(resource.storage_prefix, resource.namespace_prefix(info.namespace))
-            initial = [o for o in initial if matcher(o)]
+            initial = [o for o in store.snapshot(info.namespace) if matcher(o)]
             watcher = store.watch(info.namespace, matches=matcher, since=None)
         else:
             since = int(rv) if rv.isdigit() else None

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from kubeling.api import errors
+from kubeling.api import conversion, errors
 from kubeling.api.resources import Resource
 from kubeling.apiserver.objects import Obj, deep_copy, encode, from_kv, now_rfc3339
 from kubeling.apiserver.strategies import Strategy
@@ -31,6 +31,7 @@ from kubeling.storage import (
     CompactedError,
     KeyExistsError,
     KeyNotFoundError,
+    KeyValue,
     RevisionMismatchError,
     Storage,
     UnavailableError,
@@ -115,8 +116,22 @@ class ResourceStore:
         self.cache = cache
         self.strategy = strategy
         self._namespace_check = namespace_check
+        # Objects live in storage in the storage version; requests may use another.
+        convert = conversion.converters(resource)
+        self._to_served = convert[0] if convert else None
+        self._to_storage = convert[1] if convert else None
 
     # -- helpers -------------------------------------------------------------
+
+    def _read(self, kv: KeyValue) -> Obj:
+        obj = from_kv(kv)
+        return self._to_served(obj) if self._to_served else obj
+
+    def _served(self, obj: Obj) -> Obj:
+        return self._to_served(obj) if self._to_served else obj
+
+    def _encode(self, obj: Obj) -> bytes:
+        return encode(self._to_storage(obj) if self._to_storage else obj)
 
     def _not_found(self, name: str) -> errors.StatusError:
         return errors.not_found(self.resource.group, self.resource.plural, name)
@@ -166,7 +181,7 @@ class ResourceStore:
         kv = await self.storage.get(self._key(namespace, name))
         if kv is None:
             raise self._not_found(name)
-        return from_kv(kv)
+        return self._read(kv)
 
     async def _get_kv(self, namespace: str, name: str):
         kv = await self.storage.get(self._key(namespace, name))
@@ -204,7 +219,7 @@ class ResourceStore:
             return obj
         try:
             revision = await self.storage.create(
-                self._key(metadata.get("namespace", ""), metadata["name"]), encode(obj)
+                self._key(metadata.get("namespace", ""), metadata["name"]), self._encode(obj)
             )
         except KeyExistsError:
             await self.strategy.undo_create(obj)
@@ -237,7 +252,7 @@ class ResourceStore:
                     raise self._not_found(name)
                 return await self.create(namespace, obj, ctx), True
             raise self._not_found(name)
-        current = from_kv(kv)
+        current = self._read(kv)
         if wanted_rv and wanted_rv != str(kv.mod_revision):
             raise errors.stale_update(self.resource.group, self.resource.plural, name)
         if not wanted_rv and not self.strategy.allow_unconditional_update:
@@ -278,7 +293,7 @@ class ResourceStore:
                 if isinstance(desired, Awaitable):
                     desired = await desired
                 return await self.create(namespace, desired, ctx), True
-            current = from_kv(kv)
+            current = self._read(kv)
             desired = mutate(deep_copy(current))
             if isinstance(desired, Awaitable):
                 desired = await desired
@@ -329,7 +344,7 @@ class ResourceStore:
             return obj
         key = self._key(metadata.get("namespace", ""), metadata["name"])
         try:
-            new_revision = await self.storage.update(key, encode(obj), expected_revision=revision)
+            new_revision = await self.storage.update(key, self._encode(obj), expected_revision=revision)
         except RevisionMismatchError:
             raise _Retry() from None
         except KeyNotFoundError:
@@ -355,7 +370,7 @@ class ResourceStore:
         object stays for finalizers or a graceful termination."""
         for _ in range(_MAX_RETRIES):
             kv = await self._get_kv(namespace, name)
-            current = from_kv(kv)
+            current = self._read(kv)
             meta = current["metadata"]
             if options.precondition_uid and options.precondition_uid != meta.get("uid"):
                 raise errors.conflict(
@@ -405,7 +420,7 @@ class ResourceStore:
                 return updated, False
             try:
                 revision = await self.storage.update(
-                    kv.key, encode(updated), expected_revision=kv.mod_revision
+                    kv.key, self._encode(updated), expected_revision=kv.mod_revision
                 )
             except RevisionMismatchError:
                 continue
@@ -453,7 +468,7 @@ class ResourceStore:
             wanted = _parse_rv(resource_version)
             if not await self.cache.wait_for(wanted):
                 raise errors.timeout(f"Too large resource version: {wanted}, current: {self.cache.revision}")
-        items = self.cache.list(self.resource.storage_prefix, prefix)
+        items = self.snapshot(namespace)
         if matches is not None:
             items = [o for o in items if matches(o)]
         return items, str(self.cache.revision), "", None
@@ -499,7 +514,7 @@ class ResourceStore:
                 full = False
                 for index, kv in enumerate(page.items):
                     start = kv.key + "\x00"
-                    obj = from_kv(kv)
+                    obj = self._read(kv)
                     if matches is None or matches(obj):
                         items.append(obj)
                     if limit and len(items) >= limit:
@@ -522,10 +537,17 @@ class ResourceStore:
         token = _encode_continue(revision, start, prefix) if more else ""
         return items, str(revision), token, remaining
 
+    def snapshot(self, namespace: str) -> list[Obj]:
+        """Every cached object of this resource (in a namespace), in the served version."""
+        items = self.cache.list(self.resource.storage_prefix, self.resource.namespace_prefix(namespace))
+        return [self._to_served(o) for o in items] if self._to_served else items
+
     def watch(self, namespace: str, *, matches: Callable[[Obj], bool], since: int | None) -> Watcher:
         prefix = self.resource.namespace_prefix(namespace)
         try:
-            return self.cache.watch(self.resource.storage_prefix, prefix, matches, since=since)
+            return self.cache.watch(
+                self.resource.storage_prefix, prefix, matches, since=since, convert=self._to_served
+            )
         except TooOldError as exc:
             raise errors.gone(f"too old resource version: {exc.requested} ({exc.oldest})") from None
 

@@ -60,21 +60,26 @@ class Watcher:
     bucket: str
     prefix: str
     matches: Filter
+    convert: Callable[[Obj], Obj] | None = None  # storage version -> the watcher's version
     queue: asyncio.Queue[tuple[str, Obj] | None] = field(default_factory=lambda: asyncio.Queue(WATCHER_QUEUE))
     closed: bool = False
 
     def offer(self, event: CacheEvent) -> None:
         if self.closed or not event.key.startswith(self.prefix):
             return
-        now = event.obj is not None and self.matches(event.obj)
-        before = event.prev is not None and self.matches(event.prev)
+        obj, prev = event.obj, event.prev
+        if self.convert is not None:
+            obj = self.convert(obj) if obj is not None else None
+            prev = self.convert(prev) if prev is not None else None
+        now = obj is not None and self.matches(obj)
+        before = prev is not None and self.matches(prev)
         if now and before:
-            item = ("MODIFIED", event.obj)
+            item = ("MODIFIED", obj)
         elif now:
-            item = ("ADDED", event.obj)
+            item = ("ADDED", obj)
         elif before:
             # Deleted, or changed so that it no longer matches: the client sees it go.
-            gone = event.obj if event.obj is not None else _deleted_view(event.prev, event.revision)
+            gone = obj if obj is not None else _deleted_view(prev, event.revision)
             item = ("DELETED", gone)
         else:
             return
@@ -237,12 +242,20 @@ class WatchCache:
 
     # -- watches -----------------------------------------------------------
 
-    def watch(self, bucket: str, prefix: str, matches: Filter, *, since: int | None) -> Watcher:
+    def watch(
+        self,
+        bucket: str,
+        prefix: str,
+        matches: Filter,
+        *,
+        since: int | None,
+        convert: Callable[[Obj], Obj] | None = None,
+    ) -> Watcher:
         """Open a watcher.  ``since=None`` starts now; else replay events after ``since``.
 
         Raises TooOldError when ``since`` predates the history window.
         """
-        watcher = Watcher(bucket, prefix, matches)
+        watcher = Watcher(bucket, prefix, matches, convert)
         if since is not None and since < self.revision:
             if since < self._window_start:
                 raise TooOldError(since, self._window_start)

@@ -146,3 +146,59 @@ def test_status_subresource_split(server):
     updated = json.loads(raw)
     assert status == 200 and updated["status"]["replicas"] == 3 and updated["spec"]["replicas"] == 1
     assert updated["metadata"]["generation"] == 1
+
+
+def test_hpa_served_in_v1_and_v2_from_one_storage(server):
+    ns = _namespace(server, "sem-hpa")
+    v1 = {
+        "apiVersion": "autoscaling/v1",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "maxReplicas": 4,
+            "targetCPUUtilizationPercentage": 70,
+        },
+    }
+    status, created = _post(server, f"/apis/autoscaling/v1/namespaces/{ns}/horizontalpodautoscalers", v1)
+    assert status == 201 and created["apiVersion"] == "autoscaling/v1"
+    assert created["spec"]["targetCPUUtilizationPercentage"] == 70
+    as_v2 = json.loads(
+        server.request("GET", f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers/web")[1]
+    )
+    assert as_v2["apiVersion"] == "autoscaling/v2"
+    assert as_v2["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
+    # A metric only v2 can express survives an update made through v1.
+    as_v2["spec"]["metrics"].append(
+        {
+            "type": "Resource",
+            "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "1Gi"}},
+        }
+    )
+    status, _ = server.request(
+        "PUT",
+        f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers/web",
+        json.dumps(as_v2).encode(),
+        JSON,
+    )
+    assert status == 200
+    url_v1 = f"/apis/autoscaling/v1/namespaces/{ns}/horizontalpodautoscalers"
+    seen_v1 = json.loads(server.request("GET", f"{url_v1}/web")[1])
+    seen_v1["spec"]["maxReplicas"] = 6
+    status, _ = server.request("PUT", f"{url_v1}/web", json.dumps(seen_v1).encode(), JSON)
+    assert status == 200
+    final = json.loads(
+        server.request("GET", f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers/web")[1]
+    )
+    assert final["spec"]["maxReplicas"] == 6
+    assert [m["resource"]["name"] for m in final["spec"]["metrics"]] == ["cpu", "memory"]
+    assert "annotations" not in final["metadata"]
+    listed = json.loads(server.request("GET", url_v1)[1])
+    assert (
+        listed["items"][0]["apiVersion"] == "autoscaling/v1"
+        and listed["kind"] == "HorizontalPodAutoscalerList"
+    )
+    watched = json.loads(
+        server.request("GET", f"{url_v1}?watch=true&resourceVersion=0&timeoutSeconds=1")[1].splitlines()[0]
+    )
+    assert watched["type"] == "ADDED" and watched["object"]["apiVersion"] == "autoscaling/v1"
