@@ -2,10 +2,14 @@
 
 Objects are stored in their resource's storage version; a request in another
 version sees them converted on the way out and is converted back on the way
-in.  Today that is HorizontalPodAutoscaler: stored as autoscaling/v2 and also
-served as autoscaling/v1.  As upstream does, what v1 cannot express (other
-metrics, behavior, conditions) rides in ``autoscaling.alpha.kubernetes.io/*``
-annotations so a round trip through v1 loses nothing.
+in.  Two resources need it, as upstream:
+
+- HorizontalPodAutoscaler, stored as autoscaling/v2 and also served as
+  autoscaling/v1; what v1 cannot express (other metrics, behavior,
+  conditions) rides in ``autoscaling.alpha.kubernetes.io/*`` annotations so a
+  round trip through v1 loses nothing.
+- Event, stored as core/v1 and also served as events.k8s.io/v1, whose fields
+  carry new names (regarding, note, deprecatedCount, ...).
 """
 
 from __future__ import annotations
@@ -127,15 +131,59 @@ def hpa_v1_to_v2(obj: Obj) -> Obj:
     return out
 
 
-# (group, plural, served version, storage version) -> (to served, to storage)
-_CONVERSIONS: dict[tuple[str, str, str, str], tuple[Converter, Converter]] = {
-    ("autoscaling", "horizontalpodautoscalers", "v1", "v2"): (hpa_v2_to_v1, hpa_v1_to_v2),
+# Core/v1 Event field -> events.k8s.io/v1 Event field (upstream's renames).
+_EVENT_FIELDS = {
+    "involvedObject": "regarding",
+    "message": "note",
+    "reportingComponent": "reportingController",
+    "source": "deprecatedSource",
+    "firstTimestamp": "deprecatedFirstTimestamp",
+    "lastTimestamp": "deprecatedLastTimestamp",
+    "count": "deprecatedCount",
+}
+_EVENT_SHARED = ("reason", "type", "eventTime", "series", "action", "related", "reportingInstance")
+
+
+def event_core_to_events(obj: Obj) -> Obj:
+    out: Obj = {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": copy.deepcopy(obj.get("metadata", {})),
+    }
+    for core_name, new_name in _EVENT_FIELDS.items():
+        if obj.get(core_name) not in (None, "", {}, 0):
+            out[new_name] = copy.deepcopy(obj[core_name])
+    for name in _EVENT_SHARED:
+        if obj.get(name) not in (None, ""):
+            out[name] = copy.deepcopy(obj[name])
+    return out
+
+
+def event_events_to_core(obj: Obj) -> Obj:
+    out: Obj = {"apiVersion": "v1", "kind": "Event", "metadata": copy.deepcopy(obj.get("metadata", {}))}
+    for core_name, new_name in _EVENT_FIELDS.items():
+        if obj.get(new_name) not in (None, ""):
+            out[core_name] = copy.deepcopy(obj[new_name])
+    for name in _EVENT_SHARED:
+        if obj.get(name) not in (None, ""):
+            out[name] = copy.deepcopy(obj[name])
+    out.setdefault("involvedObject", {})
+    return out
+
+
+# (group, plural, served version) -> (storage → served, served → storage)
+_CONVERSIONS: dict[tuple[str, str, str], tuple[Converter, Converter]] = {
+    ("autoscaling", "horizontalpodautoscalers", "v1"): (hpa_v2_to_v1, hpa_v1_to_v2),
+    ("events.k8s.io", "events", "v1"): (event_core_to_events, event_events_to_core),
 }
 
 
 def converters(resource: Resource) -> tuple[Converter, Converter] | None:
     """(storage → served, served → storage) for a resource served in a non-storage version."""
-    storage_version = resource.storage_version or resource.version
-    if storage_version == resource.version:
+    stored_in = (
+        resource.storage_group if resource.storage_group is not None else resource.group,
+        resource.storage_version or resource.version,
+    )
+    if stored_in == (resource.group, resource.version):
         return None
-    return _CONVERSIONS[(resource.group, resource.plural, resource.version, storage_version)]
+    return _CONVERSIONS[(resource.group, resource.plural, resource.version)]

@@ -58,7 +58,8 @@ class Resource:
     @property
     def storage_prefix(self) -> str:
         """Key prefix of every object of this resource (ends with "/")."""
-        return f"/registry/{self.storage_group or self.group or 'core'}/{self.plural}/"
+        group = self.storage_group if self.storage_group is not None else self.group
+        return f"/registry/{group or 'core'}/{self.plural}/"
 
     def key(self, namespace: str | None, name: str) -> str:
         if self.namespaced:
@@ -246,7 +247,8 @@ _BUILTINS: tuple[Resource, ...] = (
         "events",
         short=("ev",),
         schema_package="io.k8s.api.events",
-        storage_group="events.k8s.io",
+        storage_group="",  # shared with core/v1 Events
+        storage_version="v1",
     ),
     # networking
     _r(

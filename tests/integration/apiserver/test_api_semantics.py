@@ -202,3 +202,40 @@ def test_hpa_served_in_v1_and_v2_from_one_storage(server):
         server.request("GET", f"{url_v1}?watch=true&resourceVersion=0&timeoutSeconds=1")[1].splitlines()[0]
     )
     assert watched["type"] == "ADDED" and watched["object"]["apiVersion"] == "autoscaling/v1"
+
+
+def test_events_written_in_either_api_are_seen_in_both(server):
+    ns = _namespace(server, "sem-events")
+    core_event = {
+        "metadata": {"name": "e1"},
+        "involvedObject": {"kind": "Pod", "name": "p", "namespace": ns},
+        "reason": "Pulled",
+        "message": "pulled it",
+        "type": "Normal",
+    }
+    assert _post(server, f"/api/v1/namespaces/{ns}/events", core_event)[0] == 201
+    new_event = {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"name": "e2"},
+        "eventTime": "2026-01-01T00:00:00.000000Z",
+        "reportingController": "example.com/ctl",
+        "reportingInstance": "ctl-1",
+        "action": "Scheduling",
+        "reason": "Scheduled",
+        "note": "placed",
+        "type": "Normal",
+        "regarding": {"kind": "Pod", "name": "p", "namespace": ns},
+    }
+    status, body = _post(server, f"/apis/events.k8s.io/v1/namespaces/{ns}/events", new_event)
+    assert status == 201, body
+    as_new = json.loads(server.request("GET", f"/apis/events.k8s.io/v1/namespaces/{ns}/events")[1])
+    assert {e["metadata"]["name"]: e.get("note") for e in as_new["items"]} == {
+        "e1": "pulled it",
+        "e2": "placed",
+    }
+    as_core = json.loads(server.request("GET", f"/api/v1/namespaces/{ns}/events")[1])
+    assert {e["metadata"]["name"]: e.get("message") for e in as_core["items"]} == {
+        "e1": "pulled it",
+        "e2": "placed",
+    }

@@ -63,3 +63,27 @@ def test_plain_v1_objects_convert(target):
     assert v2["apiVersion"] == "autoscaling/v2" and "annotations" not in v2["metadata"]
     assert ("metrics" in v2["spec"]) == (target is not None)
     assert hpa_v2_to_v1(v2) == v1
+
+
+def test_events_round_trip_between_core_and_events_api():
+    from kubeling.api.conversion import event_core_to_events, event_events_to_core
+
+    core = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "web.1", "namespace": "default"},
+        "involvedObject": {"kind": "Pod", "name": "web", "namespace": "default"},
+        "reason": "Started",
+        "message": "Started container web",
+        "type": "Normal",
+        "count": 3,
+        "source": {"component": "kubelet", "host": "n1"},
+        "firstTimestamp": "2026-01-01T00:00:00Z",
+        "lastTimestamp": "2026-01-01T00:01:00Z",
+        "reportingComponent": "kubelet",
+        "reportingInstance": "n1",
+    }
+    new = event_core_to_events(core)
+    assert new["regarding"]["name"] == "web" and new["note"] == "Started container web"
+    assert new["deprecatedCount"] == 3 and new["reportingController"] == "kubelet"
+    assert event_events_to_core(new) == core
