@@ -51,6 +51,16 @@ def _add_apiserver(sub: argparse._SubParsersAction) -> None:
         "--data-dir", type=Path, default=Path("/var/lib/kubeling"), help="sqlite backend directory"
     )
     p.add_argument("--token-auth-file", default="")
+    p.add_argument("--client-ca-file", default="", help="CA that signs client certificates (x509 authn)")
+    p.add_argument("--service-account-issuer", default="https://kubernetes.default.svc.cluster.local")
+    p.add_argument(
+        "--service-account-key-file",
+        action="append",
+        default=[],
+        help="PEM with public keys that verify ServiceAccount tokens (repeatable)",
+    )
+    p.add_argument("--service-account-signing-key-file", default="")
+    p.add_argument("--api-audiences", type=_csv, default=[])
     p.add_argument("--authorization-mode", default="AlwaysAllow", choices=("AlwaysAllow",))
     p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
     p.add_argument("--service-node-port-range", default="30000-32767")
@@ -84,6 +94,11 @@ def _run_apiserver(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
             etcd_keyfile=args.etcd_keyfile,
             data_dir=args.data_dir,
             token_auth_file=args.token_auth_file,
+            client_ca_file=args.client_ca_file,
+            service_account_issuer=args.service_account_issuer,
+            service_account_key_files=args.service_account_key_file,
+            service_account_signing_key_file=args.service_account_signing_key_file,
+            api_audiences=args.api_audiences,
             authorization_mode=args.authorization_mode,
             service_cluster_ip_range=args.service_cluster_ip_range,
             service_node_port_range=args.service_node_port_range,

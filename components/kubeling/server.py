@@ -72,10 +72,29 @@ def write_kubeconfig(path: Path, *, server: str, ca_file: Path, token: str) -> N
         yaml.safe_dump(config, handle, sort_keys=False)
 
 
+def _service_account_key(data_dir: Path) -> Path:
+    """The ServiceAccount signing key (RSA 2048, as kubeadm's sa.key), made once."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    path = data_dir / "pki" / "sa.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+    return path
+
+
 def apiserver_config(config: ServerConfig) -> APIServerConfig:
     data_dir = config.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     _admin_token(data_dir)
+    sa_key = _service_account_key(data_dir)
     return APIServerConfig(
         bind_address=config.bind_address,
         secure_port=config.secure_port,
@@ -85,6 +104,8 @@ def apiserver_config(config: ServerConfig) -> APIServerConfig:
         etcd_servers=config.etcd_servers,
         data_dir=data_dir,
         token_auth_file=str(data_dir / "tokens.csv"),
+        service_account_signing_key_file=str(sa_key),
+        service_account_key_files=[str(sa_key)],
         service_cluster_ip_range=config.service_cluster_ip_range,
     )
 

@@ -27,6 +27,7 @@ from kubeling.apiserver.handlers import ResourceHandler, respond
 from kubeling.apiserver.negotiation import Shape, negotiate
 from kubeling.apiserver.openapi import OpenAPIPublisher
 from kubeling.apiserver.requestinfo import parse
+from kubeling.apiserver.satokens import ServiceAccountTokens
 from kubeling.apiserver.store import ResourceStore, WriteContext
 from kubeling.apiserver.strategies import Checks, default_checks, strategy_for
 from kubeling.apiserver.watchcache import WatchCache
@@ -47,7 +48,10 @@ class APIServer:
         self.cache: WatchCache | None = None
         self._stores: dict[Resource, ResourceStore] = {}
         self.openapi = OpenAPIPublisher(self.registry)
-        self.authenticator = Authenticator(load_token_file(config.token_auth_file))
+        self.service_accounts = _service_account_tokens(config)
+        self.authenticator = Authenticator(
+            load_token_file(config.token_auth_file), self.service_accounts, self.lookup
+        )
         self.handler = ResourceHandler(self)
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -149,10 +153,22 @@ class APIServer:
             cert, key = str(crt_path), str(key_path)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert, key)
+        if self.config.client_ca_file:
+            # Ask for a client certificate; requests without one fall back to tokens.
+            context.verify_mode = ssl.CERT_OPTIONAL
+            context.load_verify_locations(self.config.client_ca_file)
         context.set_alpn_protocols(["http/1.1"])
         return context
 
     # -- stores ------------------------------------------------------------------
+
+    def lookup(self, group: str, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """An object from the watch cache (preferred version), or None."""
+        versions = self.registry.group_versions().get(group)
+        resource = self.registry.get(group, versions[0], plural) if versions else None
+        if resource is None or self.cache is None:
+            return None
+        return self.cache.get(resource.key(namespace or None, name))
 
     def store_for(self, resource: Resource) -> ResourceStore:
         store = self._stores.get(resource)
@@ -269,6 +285,14 @@ class APIServer:
             return await self._health(request, path)
         if path == "/version":
             return respond(request, version_info())
+        if path in ("/.well-known/openid-configuration", "/openid/v1/jwks") and self.service_accounts:
+            if path == "/openid/v1/jwks":
+                body = self.service_accounts.jwks()
+            else:
+                body = self.service_accounts.openid_configuration(
+                    f"{self.service_accounts.issuer}/openid/v1/jwks"
+                )
+            return web.Response(body=orjson.dumps(body), content_type="application/json")
         if path == "/api":
             return self._discovery(request, discovery.api_versions(), aggregated_group="")
         if path == "/apis":
@@ -347,6 +371,25 @@ class APIServer:
         except (TimeoutError, StorageError):
             return False
         return True
+
+
+def _service_account_tokens(config: APIServerConfig) -> ServiceAccountTokens | None:
+    """Signing and verification keys for ServiceAccount tokens (None when not configured)."""
+    from pathlib import Path
+
+    from kubeling.apiserver import jwt
+
+    signing = None
+    if config.service_account_signing_key_file:
+        signing = jwt.load_private_key(Path(config.service_account_signing_key_file).read_bytes())
+    keys: list[jwt.PublicKey] = []
+    for path in config.service_account_key_files:
+        keys += jwt.load_public_keys(Path(path).read_bytes())
+    if signing is not None and not keys:
+        keys = [signing.public_key()]
+    if signing is None and not keys:
+        return None
+    return ServiceAccountTokens(config.service_account_issuer, signing, keys, list(config.api_audiences))
 
 
 def version_info() -> dict[str, str]:

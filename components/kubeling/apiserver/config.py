@@ -21,6 +21,11 @@ class APIServerConfig:
     etcd_keyfile: str = ""
     data_dir: Path = Path("/var/lib/kubeling")  # sqlite backend
     token_auth_file: str = ""
+    client_ca_file: str = ""
+    service_account_issuer: str = "https://kubernetes.default.svc.cluster.local"
+    service_account_key_files: list[str] = field(default_factory=list)
+    service_account_signing_key_file: str = ""
+    api_audiences: list[str] = field(default_factory=list)
     authorization_mode: str = "AlwaysAllow"
     service_cluster_ip_range: str = "10.96.0.0/12"
     service_node_port_range: str = "30000-32767"

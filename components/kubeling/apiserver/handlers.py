@@ -135,6 +135,8 @@ class ResourceHandler:
         if resource.group == "" and resource.plural == "pods" and sub in podsubresources.STREAMING:
             pod = await store.get(info.namespace, info.name)
             podsubresources.check_streamable(pod, sub, request.query.get("container"))
+        if resource.group == "" and resource.plural == "serviceaccounts" and sub == "token":
+            return await self._token_request(request, info, store)
         if sub and sub != "status":
             # Served by a later component (kubelet proxy, token issuer): not here yet.
             raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
@@ -581,6 +583,48 @@ class ResourceHandler:
             raise errors.method_not_allowed("binding supports create only")
         body = decode_body(await read_body(request), request.headers.get("Content-Type"))
         return await bind_pod(request, store, info.namespace, info.name, body, ctx)
+
+    async def _token_request(
+        self, request: web.Request, info: RequestInfo, store: ResourceStore
+    ) -> web.Response:
+        """TokenRequest (serviceaccounts/NAME/token): a signed, audience-bound, expiring token."""
+        if request.method != "POST":
+            raise errors.method_not_allowed("token supports create only")
+        tokens = self.server.service_accounts
+        if tokens is None:
+            raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
+        body = decode_body(await read_body(request), request.headers.get("Content-Type"))
+        if not isinstance(body, dict):
+            raise errors.bad_request("the TokenRequest must be an object")
+        account = await store.get(info.namespace, info.name)
+        bound = None
+        ref = (body.get("spec") or {}).get("boundObjectRef")
+        if isinstance(ref, dict):
+            plural = {"Pod": "pods", "Secret": "secrets"}.get(ref.get("kind", ""))
+            if plural is None:
+                raise errors.bad_request(
+                    f"cannot bind a token to a {ref.get('kind')!r}: use a Pod or a Secret"
+                )
+            bound = self.server.lookup("", plural, info.namespace, ref.get("name", ""))
+            if bound is None:
+                raise errors.not_found("", plural, ref.get("name", ""))
+            if ref.get("uid") and ref["uid"] != bound["metadata"].get("uid"):
+                raise errors.conflict(
+                    "", plural, ref.get("name", ""), "the UID in the bound object reference differs"
+                )
+            bound = {**bound, "kind": ref["kind"]}
+        status = tokens.issue(account, body, bound)
+        spec = dict(body.get("spec") or {})
+        spec.setdefault("audiences", tokens.api_audiences)
+        spec.setdefault("expirationSeconds", 3600)
+        answer = {
+            "kind": "TokenRequest",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"name": info.name, "namespace": info.namespace, "creationTimestamp": now_rfc3339()},
+            "spec": spec,
+            "status": status,
+        }
+        return respond(request, answer, status=201)
 
     async def _finalize(
         self, request: web.Request, info: RequestInfo, store: ResourceStore, ctx: WriteContext
