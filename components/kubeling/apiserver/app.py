@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -21,7 +22,7 @@ from kubeling.api import errors
 from kubeling.api.resources import Registry, Resource
 from kubeling.apiserver import crds, discovery
 from kubeling.apiserver.allocators import NodePortAllocator, ServiceIPAllocator
-from kubeling.apiserver.authn import Authenticator, load_token_file
+from kubeling.apiserver.authn import Authenticator, User, load_token_file
 from kubeling.apiserver.config import APIServerConfig
 from kubeling.apiserver.handlers import ResourceHandler, respond
 from kubeling.apiserver.negotiation import Shape, negotiate
@@ -37,6 +38,12 @@ from kubeling.storage.factory import open_storage
 log = logging.getLogger(__name__)
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+@dataclass(frozen=True)
+class AccessDecision:
+    allowed: bool
+    reason: str = ""
 
 
 class APIServer:
@@ -159,6 +166,24 @@ class APIServer:
             context.load_verify_locations(self.config.client_ca_file)
         context.set_alpn_protocols(["http/1.1"])
         return context
+
+    # -- authorization -------------------------------------------------------------
+
+    def check_access(self, subject: User, spec: dict[str, Any]) -> AccessDecision:
+        """Would ``subject`` be allowed what an access review's spec describes?"""
+        if self.config.authorization_mode == "AlwaysAllow":
+            return AccessDecision(True, "")
+        return AccessDecision(False, f"authorization mode {self.config.authorization_mode} denies by default")
+
+    def rules_review(self, user: User, namespace: str) -> dict[str, Any]:
+        """What ``user`` may do in ``namespace`` (SelfSubjectRulesReview status)."""
+        if self.config.authorization_mode == "AlwaysAllow":
+            return {
+                "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+                "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+                "incomplete": False,
+            }
+        return {"resourceRules": [], "nonResourceRules": [], "incomplete": True}
 
     # -- stores ------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from kubeling.api import errors, patch, selectors, tables
 from kubeling.api.resources import Resource
-from kubeling.apiserver import fields, podsubresources
+from kubeling.apiserver import fields, podsubresources, reviews
 from kubeling.apiserver.negotiation import Shape, Target, decode_body, encode, negotiate
 from kubeling.apiserver.objects import Obj, deep_copy, now_rfc3339
 from kubeling.apiserver.requestinfo import RequestInfo
@@ -97,6 +97,13 @@ class ResourceHandler:
     async def handle(
         self, request: web.Request, info: RequestInfo, resource: Resource, user: Any
     ) -> web.StreamResponse:
+        if resource.group in reviews.REVIEW_GROUPS:
+            if info.verb != "create":
+                raise errors.method_not_allowed(f"{resource.qualified} supports create only")
+            body = decode_body(await read_body(request), request.headers.get("Content-Type"))
+            return respond(
+                request, reviews.answer(self.server, resource, info.namespace, body, user), status=201
+            )
         store = self.server.store_for(resource)
         sub = info.subresource
         if sub and sub not in resource.subresources:
