@@ -13,9 +13,20 @@ from kubeling.api.resources import Registry, Resource
 from kubeling.apiserver import openapi
 from kubeling.apiserver.openapi import OpenAPIPublisher
 
-PUBLISHER = OpenAPIPublisher(Registry())
+REGISTRY = Registry()
+PUBLISHER = OpenAPIPublisher(REGISTRY)
 REF = "#/components/schemas/x.Y"
 GROUP_VERSIONS = list(PUBLISHER.index()["paths"])
+# Group-versions with at least one patchable resource (the review groups are create-only).
+PATCHABLE = [
+    path
+    for path in GROUP_VERSIONS
+    if any(
+        "patch" in r.verbs
+        for r in REGISTRY.all()
+        if path == ("api/" + r.version if not r.group else f"apis/{r.group_version}")
+    )
+]
 
 
 def load(path: str, publisher: OpenAPIPublisher = PUBLISHER) -> dict[str, Any]:
@@ -120,7 +131,7 @@ def test_document_is_openapi_3_without_json_schema_leftovers(path: str) -> None:
             assert None not in value, where
 
 
-@pytest.mark.parametrize("path", GROUP_VERSIONS)
+@pytest.mark.parametrize("path", PATCHABLE)
 def test_every_patch_operation_is_usable_by_kubectl(path: str) -> None:
     doc = load(path)
     patches = [(p, ops["patch"]) for p, ops in doc["paths"].items() if "patch" in ops]
