@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_apiserver(sub)
     _add_server(sub)
+    from kubeling.pki.cli import register as _register_pki
+
+    _register_pki(sub)
     return parser
 
 
@@ -149,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbosity > 0 else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    run: Callable[[argparse.Namespace], Coroutine[Any, Any, None]] = args.run
+    # A command's coroutine may return its exit status (pki check-expiration returns 1 or 2).
+    run: Callable[[argparse.Namespace], Coroutine[Any, Any, int | None]] = args.run
     try:
         import uvloop
 
@@ -157,10 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
     try:
-        asyncio.run(run(args))
+        status = asyncio.run(run(args))
     except KeyboardInterrupt:
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":
