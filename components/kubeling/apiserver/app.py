@@ -21,6 +21,8 @@ import kubeling
 from kubeling.api import errors
 from kubeling.api.resources import Registry, Resource
 from kubeling.apiserver import crds, discovery
+from kubeling.apiserver.admission.chain import AdmissionChain, default_chain
+from kubeling.apiserver.admission.wiring import CacheLister, quota_charger
 from kubeling.apiserver.allocators import NodePortAllocator, ServiceIPAllocator
 from kubeling.apiserver.authn import Authenticator, User, load_token_file
 from kubeling.apiserver.config import APIServerConfig
@@ -54,6 +56,7 @@ class APIServer:
         self.storage: Storage | None = None
         self.cache: WatchCache | None = None
         self._stores: dict[Resource, ResourceStore] = {}
+        self.admission: AdmissionChain | None = None
         self.openapi = OpenAPIPublisher(self.registry)
         self.service_accounts = _service_account_tokens(config)
         self.authenticator = Authenticator(
@@ -83,6 +86,9 @@ class APIServer:
         self.node_ports = NodePortAllocator(self.storage, *self._node_port_range)
         self.cache = WatchCache(self.storage)
         await self.cache.start()
+        self.admission = default_chain(
+            CacheLister(self), quota_charger(self), fetch_namespace=self._fetch_namespace
+        )
         await self._bootstrap()
         self._tasks.append(asyncio.create_task(crds.establish_loop(self), name="crd-establisher"))
         if config.etcd_compaction_interval > 0:
@@ -204,7 +210,7 @@ class APIServer:
                 self.storage,
                 self.cache,
                 strategy_for(resource, self.checks, self.ips, self.node_ports),
-                namespace_check=self._namespace_usable,
+                admission=self.admission,
             )
             self._stores[resource] = store
         return store
@@ -214,22 +220,12 @@ class APIServer:
         assert resource is not None, (group, version, plural)
         return self.store_for(resource)
 
-    async def _namespace_usable(self, namespace: str) -> None:
-        """NamespaceLifecycle: no new objects in missing or terminating namespaces."""
-        assert self.cache is not None and self.storage is not None
-        namespaces = self.store("", "v1", "namespaces")
-        obj = self.cache.get(namespaces.resource.key(None, namespace))
-        if obj is None:
-            try:
-                obj = await namespaces.get("", namespace)
-            except errors.StatusError:
-                raise errors.not_found("", "namespaces", namespace) from None
-        if (obj.get("status") or {}).get("phase") == "Terminating" or obj["metadata"].get(
-            "deletionTimestamp"
-        ):
-            raise errors.forbidden(
-                f"unable to create new content in namespace {namespace} because it is being terminated"
-            )
+    async def _fetch_namespace(self, name: str) -> dict[str, Any] | None:
+        """A namespace straight from storage, for when the cache may lag."""
+        try:
+            return await self.store("", "v1", "namespaces").get("", name)
+        except errors.StatusError:
+            return None
 
     async def _bootstrap(self) -> None:
         ctx = WriteContext(user="system:apiserver", field_manager="kube-apiserver")

@@ -24,6 +24,8 @@ import orjson
 
 from kubeling.api import conversion, errors
 from kubeling.api.resources import Resource
+from kubeling.apiserver.admission.chain import AdmissionChain
+from kubeling.apiserver.admission.interface import Attributes
 from kubeling.apiserver.objects import Obj, deep_copy, encode, from_kv, now_rfc3339
 from kubeling.apiserver.strategies import Strategy
 from kubeling.apiserver.watchcache import TooOldError, WatchCache, Watcher
@@ -109,13 +111,13 @@ class ResourceStore:
         cache: WatchCache,
         strategy: Strategy,
         *,
-        namespace_check: Callable[[str], Awaitable[None]] | None = None,
+        admission: AdmissionChain | None = None,
     ) -> None:
         self.resource = resource
         self.storage = storage
         self.cache = cache
         self.strategy = strategy
-        self._namespace_check = namespace_check
+        self._admission = admission
         # Objects live in storage in the storage version; requests may use another.
         convert = conversion.converters(resource)
         self._to_served = convert[0] if convert else None
@@ -195,8 +197,6 @@ class ResourceStore:
         obj = self._check_kind(body)
         self._check_namespace(obj, namespace)
         metadata = obj["metadata"]
-        if self.resource.namespaced and self._namespace_check is not None:
-            await self._namespace_check(metadata["namespace"])
         generate = metadata.get("generateName")
         if not metadata.get("name") and not generate:
             raise errors.invalid(
@@ -213,7 +213,9 @@ class ResourceStore:
         if not metadata.get("name"):
             metadata["name"] = generate + "".join(secrets.choice(_GENERATE_ALPHABET) for _ in range(5))
         self.strategy.prepare_for_create(obj, ctx)
+        await self._admit("CREATE", obj, None, ctx)
         self.strategy.validate(obj, None, ctx)
+        await self._admit_validate("CREATE", obj, None, ctx)
         await self.strategy.before_create(obj, ctx)
         if ctx.dry_run:
             return obj
@@ -334,7 +336,9 @@ class ResourceStore:
         if _spec_part(obj) != _spec_part(current):
             metadata["generation"] = int(old_meta.get("generation") or 0) + 1
         self.strategy.prepare_for_update(obj, current, ctx)
+        await self._admit("UPDATE", obj, current, ctx)
         self.strategy.validate(obj, current, ctx)
+        await self._admit_validate("UPDATE", obj, current, ctx)
         metadata["resourceVersion"] = str(revision)
         if obj == current:
             return current  # a no-op write keeps the resourceVersion, as upstream
@@ -351,6 +355,29 @@ class ResourceStore:
             raise self._not_found(metadata["name"]) from None
         metadata["resourceVersion"] = str(new_revision)
         return obj
+
+    # -- admission ------------------------------------------------------------
+
+    def _attributes(self, operation: str, obj: Obj, old: Obj | None, ctx: WriteContext) -> Attributes:
+        meta = (obj.get("metadata") if obj else None) or (old or {}).get("metadata") or {}
+        return Attributes(
+            operation=operation,
+            resource=self.resource,
+            subresource=ctx.subresource,
+            namespace=meta.get("namespace", "") if self.resource.namespaced else "",
+            name=meta.get("name", ""),
+            user=ctx.user,
+            groups=ctx.groups,
+            dry_run=ctx.dry_run,
+        )
+
+    async def _admit(self, operation: str, obj: Obj, old: Obj | None, ctx: WriteContext) -> None:
+        if self._admission is not None:
+            await self._admission.admit(self._attributes(operation, obj, old, ctx), obj, old)
+
+    async def _admit_validate(self, operation: str, obj: Obj, old: Obj | None, ctx: WriteContext) -> None:
+        if self._admission is not None:
+            await self._admission.validate(self._attributes(operation, obj, old, ctx), obj, old)
 
     # -- delete --------------------------------------------------------------
 
@@ -372,6 +399,7 @@ class ResourceStore:
             kv = await self._get_kv(namespace, name)
             current = self._read(kv)
             meta = current["metadata"]
+            await self._admit("DELETE", {}, current, ctx)
             if options.precondition_uid and options.precondition_uid != meta.get("uid"):
                 raise errors.conflict(
                     self.resource.group,

@@ -16,6 +16,12 @@ controller-manager apply through the API.  A 403 body's text comes from
 :func:`~.attributes.forbidden_message`.
 """
 
-from kubeling.apiserver.authz.attributes import Attributes, Decision, forbidden_error, forbidden_message
+from kubeling.apiserver.authz.attributes import (
+    Attributes,
+    Decision,
+    forbidden_error,
+    forbidden_message,
+    new_forbidden,
+)
 
-__all__ = ["Attributes", "Decision", "forbidden_error", "forbidden_message"]
+__all__ = ["Attributes", "Decision", "forbidden_error", "forbidden_message", "new_forbidden"]

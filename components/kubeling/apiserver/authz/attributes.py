@@ -54,38 +54,50 @@ def _sentence(attrs: Attributes) -> str:
     if not attrs.is_resource_request:
         return f"User {user} cannot {attrs.verb} path {go_repr(attrs.path)}"
     resource = attrs.resource + (f"/{attrs.subresource}" if attrs.subresource else "")
-    head = f"User {user} cannot {attrs.verb} resource {go_repr(resource)} in API group {go_repr(attrs.api_group)}"
+    group = go_repr(attrs.api_group)
+    head = f"User {user} cannot {attrs.verb} resource {go_repr(resource)} in API group {group}"
     if attrs.namespace:
         return f"{head} in the namespace {go_repr(attrs.namespace)}"
     return f"{head} at the cluster scope"
 
 
-def forbidden_message(attrs: Attributes, reason: str = "") -> str:
-    """The ``message`` of the 403 Status for a refused request.
+def new_forbidden(group: str, resource: str, name: str, detail: str) -> errors.StatusError:
+    """``apierrors.NewForbidden``: ``<resource>[.<group>] ["<name>"] is forbidden: <detail>``.
+
+    Admission plugins (NodeRestriction) refuse with this too, the detail being their own sentence.
+    """
+    details: dict[str, str] = {}
+    if name:
+        details["name"] = name
+    if group:
+        details["group"] = group
+    if resource:
+        details["kind"] = resource
+    if not resource and not group:
+        message = f"forbidden: {detail}"
+    else:
+        qualified = f"{resource}.{group}" if group else resource
+        message = (
+            f"{qualified} {go_repr(name)} is forbidden: {detail}"
+            if name
+            else f"{qualified} is forbidden: {detail}"
+        )
+    return errors.StatusError(403, "Forbidden", message, details)
+
+
+def forbidden_error(attrs: Attributes, reason: str = "") -> errors.StatusError:
+    """The 403 for a request no authorizer allowed; ``reason`` is the chain's, appended after ``": "``.
 
     ``pods "web" is forbidden: User "u" cannot create resource "pods/exec" in
     API group "" in the namespace "ns"``; a non-resource request reads
-    ``forbidden: User "system:anonymous" cannot get path "/api/v1"``.  A
-    non-empty ``reason`` from the authorizers is appended after ``": "``.
+    ``forbidden: User "system:anonymous" cannot get path "/api/v1"``.
     """
     detail = _sentence(attrs)
     if reason:
         detail = f"{detail}: {reason}"
-    if not attrs.resource and not attrs.api_group:
-        return f"forbidden: {detail}"
-    qualified = f"{attrs.resource}.{attrs.api_group}" if attrs.api_group else attrs.resource
-    if attrs.name:
-        return f"{qualified} {go_repr(attrs.name)} is forbidden: {detail}"
-    return f"{qualified} is forbidden: {detail}"
+    return new_forbidden(attrs.api_group, attrs.resource, attrs.name, detail)
 
 
-def forbidden_error(attrs: Attributes, reason: str = "") -> errors.StatusError:
-    """The whole 403 (``apierrors.NewForbidden``): message plus details name/group/kind."""
-    details: dict[str, str] = {}
-    if attrs.name:
-        details["name"] = attrs.name
-    if attrs.api_group:
-        details["group"] = attrs.api_group
-    if attrs.resource:
-        details["kind"] = attrs.resource
-    return errors.StatusError(403, "Forbidden", forbidden_message(attrs, reason), details)
+def forbidden_message(attrs: Attributes, reason: str = "") -> str:
+    """The ``message`` of :func:`forbidden_error`."""
+    return forbidden_error(attrs, reason).message

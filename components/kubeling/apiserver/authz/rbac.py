@@ -110,8 +110,8 @@ class RBACAuthorizer:
             role = self._lister.get_cluster_role(name)
             if role is None:
                 raise LookupError(f'clusterroles.rbac.authorization.k8s.io "{name}" not found')
-        elif kind == "Role" and namespace:
-            role = self._lister.get_role(namespace, name)
+        elif kind == "Role":
+            role = self._lister.get_role(namespace, name) if namespace else None
             if role is None:
                 raise LookupError(f'roles.rbac.authorization.k8s.io "{name}" not found')
         else:
@@ -121,7 +121,7 @@ class RBACAuthorizer:
     def visit_rules(
         self, user: str, groups: Sequence[str], namespace: str
     ) -> Iterator[tuple[Source | None, dict[str, Any] | None, str]]:
-        """``VisitRulesFor``: yields (source, rule, "") per reachable rule, (None, None, error) per broken binding."""
+        """``VisitRulesFor``: (source, rule, "") per rule reached, (None, None, error) per broken binding."""
         scopes: list[tuple[list[dict[str, Any]], str]] = [(self._lister.cluster_role_bindings(), "")]
         if namespace:
             scopes.append((self._lister.role_bindings(namespace), namespace))

@@ -15,7 +15,7 @@ Matching follows upstream's ``rbacv1helpers``:
 * a non-resource URL matches exactly, or by prefix when it ends in ``*``.
 
 Coverage (:func:`covers`) is upstream's ``validation.Covers``: the servant
-rules are broken into one verb × group × resource × name pieces and each piece
+rules are broken into one-verb, one-group, one-resource, one-name pieces and each piece
 must fit inside some owner rule.  Reconciliation adds exactly the pieces that
 do not.
 """
@@ -114,7 +114,7 @@ def normalize(rule: Rule) -> dict[str, list[str]]:
 
 
 def breakdown(rule: Rule) -> list[dict[str, list[str]]]:
-    """``BreakdownRule``: one rule per verb × group × resource (× name), and per verb × URL."""
+    """``BreakdownRule``: one rule per verb, group, resource (and name); one per verb and URL."""
     pieces: list[dict[str, list[str]]] = []
     names = _list(rule, "resourceNames")
     for group in _list(rule, "apiGroups"):
@@ -155,7 +155,8 @@ def rule_covers(owner: Rule, piece: Rule) -> bool:
     groups_ok = "*" in owner_groups or set(_list(piece, "apiGroups")) <= set(owner_groups)
     resources_ok = _resources_cover(_list(owner, "resources"), _list(piece, "resources"))
     urls_ok = all(
-        any(_url_covers(o, w) for o in _list(owner, "nonResourceURLs")) for w in _list(piece, "nonResourceURLs")
+        any(_url_covers(o, w) for o in _list(owner, "nonResourceURLs"))
+        for w in _list(piece, "nonResourceURLs")
     )
     names_ok = not owner_names or (bool(piece_names) and set(piece_names) <= set(owner_names))
     return verbs_ok and groups_ok and resources_ok and urls_ok and names_ok

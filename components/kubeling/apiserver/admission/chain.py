@@ -1,0 +1,66 @@
+"""The admission chain: plugins in upstream's order.
+
+``admit`` runs every mutating plugin, then ``validate`` every validating
+one; the first rejection stops the request.  The apiserver calls ``admit``
+after decoding and defaulting a write (DELETE included: NamespaceLifecycle
+guards namespace deletion there) and ``validate`` after the kind's own
+validation, right before storage.
+
+The default order is upstream's recommended one: NamespaceLifecycle first so
+a missing namespace is a 404 before anything else looks into it, then
+LimitRanger, ServiceAccount, DefaultStorageClass mutating; LimitRanger,
+PodSecurity and ResourceQuota validating, quota last so nothing rejects a
+request after it has been charged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kubeling.apiserver.admission.defaultstorageclass import DefaultStorageClass
+from kubeling.apiserver.admission.interface import Attributes, Lister, MutatingPlugin, ValidatingPlugin
+from kubeling.apiserver.admission.limitranger import LimitRanger
+from kubeling.apiserver.admission.namespacelifecycle import FetchNamespace, NamespaceLifecycle
+from kubeling.apiserver.admission.podsecurity import PodSecurity
+from kubeling.apiserver.admission.resourcequota import Charge, ResourceQuota
+from kubeling.apiserver.admission.serviceaccount import ServiceAccount
+
+
+class AdmissionChain:
+    def __init__(self, mutating: Sequence[MutatingPlugin], validating: Sequence[ValidatingPlugin]) -> None:
+        self.mutating = list(mutating)
+        self.validating = list(validating)
+
+    @property
+    def names(self) -> tuple[list[str], list[str]]:
+        return [p.name for p in self.mutating], [p.name for p in self.validating]
+
+    async def admit(self, attrs: Attributes, obj: dict, old: dict | None) -> None:
+        for plugin in self.mutating:
+            await plugin.admit(attrs, obj, old)
+
+    async def validate(self, attrs: Attributes, obj: dict, old: dict | None) -> None:
+        for plugin in self.validating:
+            await plugin.validate(attrs, obj, old)
+
+
+def default_chain(
+    lister: Lister,
+    charge: Charge,
+    *,
+    require_service_account: bool = False,
+    fetch_namespace: FetchNamespace | None = None,
+    pod_security: bool = True,
+) -> AdmissionChain:
+    limit_ranger = LimitRanger(lister)
+    mutating: list[MutatingPlugin] = [
+        NamespaceLifecycle(lister, fetch_namespace=fetch_namespace),
+        limit_ranger,
+        ServiceAccount(lister, require_service_account=require_service_account),
+        DefaultStorageClass(lister),
+    ]
+    validating: list[ValidatingPlugin] = [limit_ranger]
+    if pod_security:
+        validating.append(PodSecurity(lister))
+    validating.append(ResourceQuota(lister, charge))
+    return AdmissionChain(mutating, validating)
