@@ -34,6 +34,18 @@ def _seconds(value: str) -> float:
         raise argparse.ArgumentTypeError(f"invalid duration {value!r}") from None
 
 
+def _modes(value: str) -> str:
+    from kubeling.apiserver.authz.chain import MODES
+
+    modes = _csv(value)
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise argparse.ArgumentTypeError(
+            f"unknown authorization mode(s) {unknown}: choose from {', '.join(MODES)}"
+        )
+    return ",".join(modes)
+
+
 def _add_apiserver(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("apiserver", help="run the Kubernetes API server")
     p.add_argument("--bind-address", default="0.0.0.0")
@@ -61,7 +73,12 @@ def _add_apiserver(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--service-account-signing-key-file", default="")
     p.add_argument("--api-audiences", type=_csv, default=[])
-    p.add_argument("--authorization-mode", default="AlwaysAllow", choices=("AlwaysAllow",))
+    p.add_argument(
+        "--authorization-mode",
+        type=_modes,
+        default="AlwaysAllow",
+        help="comma-separated: AlwaysAllow, AlwaysDeny, Node, RBAC (e.g. Node,RBAC)",
+    )
     p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
     p.add_argument("--service-node-port-range", default="30000-32767")
     p.add_argument(

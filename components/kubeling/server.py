@@ -104,6 +104,7 @@ def apiserver_config(config: ServerConfig) -> APIServerConfig:
         etcd_servers=config.etcd_servers,
         data_dir=data_dir,
         token_auth_file=str(data_dir / "tokens.csv"),
+        authorization_mode="Node,RBAC",
         service_account_signing_key_file=str(sa_key),
         service_account_key_files=[str(sa_key)],
         service_cluster_ip_range=config.service_cluster_ip_range,

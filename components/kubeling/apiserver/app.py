@@ -25,6 +25,17 @@ from kubeling.apiserver.admission.chain import AdmissionChain, default_chain
 from kubeling.apiserver.admission.wiring import CacheLister, quota_charger
 from kubeling.apiserver.allocators import NodePortAllocator, ServiceIPAllocator
 from kubeling.apiserver.authn import Authenticator, User, load_token_file
+from kubeling.apiserver.authz.attributes import Attributes, forbidden_error
+from kubeling.apiserver.authz.chain import Chain
+from kubeling.apiserver.authz.chain import build as build_authorizer
+from kubeling.apiserver.authz.rbac import RBACAuthorizer
+from kubeling.apiserver.authz.wiring import (
+    CachePodsLister,
+    CacheRBACLister,
+    aggregate_once,
+    aggregation_loop,
+    ensure_bootstrap_policy,
+)
 from kubeling.apiserver.config import APIServerConfig
 from kubeling.apiserver.handlers import ResourceHandler, respond
 from kubeling.apiserver.negotiation import Shape, negotiate
@@ -57,6 +68,7 @@ class APIServer:
         self.cache: WatchCache | None = None
         self._stores: dict[Resource, ResourceStore] = {}
         self.admission: AdmissionChain | None = None
+        self.authorizer: Chain | None = None
         self.openapi = OpenAPIPublisher(self.registry)
         self.service_accounts = _service_account_tokens(config)
         self.authenticator = Authenticator(
@@ -90,6 +102,14 @@ class APIServer:
             CacheLister(self), quota_charger(self), fetch_namespace=self._fetch_namespace
         )
         await self._bootstrap()
+        await ensure_bootstrap_policy(self)
+        await aggregate_once(self)
+        self.authorizer = build_authorizer(
+            [m.strip() for m in self.config.authorization_mode.split(",") if m.strip()],
+            CacheRBACLister(self),
+            CachePodsLister(self),
+        )
+        self._tasks.append(asyncio.create_task(aggregation_loop(self), name="clusterrole-aggregation"))
         self._tasks.append(asyncio.create_task(crds.establish_loop(self), name="crd-establisher"))
         if config.etcd_compaction_interval > 0:
             self._tasks.append(asyncio.create_task(self._compact_loop(), name="compactor"))
@@ -175,21 +195,134 @@ class APIServer:
 
     # -- authorization -------------------------------------------------------------
 
+    def _impersonate(self, user: User, request: web.Request) -> User:
+        """Act as another user when Impersonate-* headers ask and the caller may impersonate."""
+        headers = request.headers
+        target = headers.get("Impersonate-User")
+        groups = tuple(headers.getall("Impersonate-Group", []))
+        uid = headers.get("Impersonate-Uid", "")
+        extra: dict[str, list[str]] = {}
+        for key in headers:
+            if key.lower().startswith("impersonate-extra-"):
+                extra[key[len("impersonate-extra-") :].lower()] = headers.getall(key)
+        if target is None:
+            if groups or uid or extra:
+                raise errors.bad_request("requested impersonation without a user (Impersonate-User)")
+            return user
+        checks: list[Attributes] = []
+        prefix = "system:serviceaccount:"
+        if target.startswith(prefix) and target.count(":") == 3:
+            namespace, name = target[len(prefix) :].split(":")
+            checks.append(
+                Attributes(
+                    user.name,
+                    user.groups,
+                    "impersonate",
+                    namespace=namespace,
+                    resource="serviceaccounts",
+                    name=name,
+                )
+            )
+            if not groups:
+                groups = ("system:serviceaccounts", f"system:serviceaccounts:{namespace}")
+        else:
+            checks.append(Attributes(user.name, user.groups, "impersonate", resource="users", name=target))
+        checks += [
+            Attributes(user.name, user.groups, "impersonate", resource="groups", name=g) for g in groups
+        ]
+        if uid:
+            checks.append(
+                Attributes(
+                    user.name,
+                    user.groups,
+                    "impersonate",
+                    api_group="authentication.k8s.io",
+                    resource="uids",
+                    name=uid,
+                )
+            )
+        for key, values in extra.items():
+            checks += [
+                Attributes(
+                    user.name,
+                    user.groups,
+                    "impersonate",
+                    api_group="authentication.k8s.io",
+                    resource="userextras",
+                    subresource=key,
+                    name=v,
+                )
+                for v in values
+            ]
+        if self.authorizer is not None:
+            for attrs in checks:
+                decision = self.authorizer.authorize(attrs)
+                if not decision.allowed:
+                    raise forbidden_error(attrs, decision.reason)
+        if target != "system:anonymous" and "system:authenticated" not in groups:
+            groups = (*groups, "system:authenticated")
+        return User(target, uid, groups, extra)
+
+    def _authorize(self, user: User, info: Any, path: str) -> None:
+        if self.authorizer is None:
+            return
+        if info.is_resource_request:
+            attrs = Attributes(
+                user=user.name, groups=user.groups, verb=info.verb, namespace=info.namespace,
+                api_group=info.group, resource=info.resource, subresource=info.subresource, name=info.name,
+            )  # fmt: skip
+        else:
+            verb = {"head": "get"}.get(info.verb, info.verb)
+            attrs = Attributes(
+                user=user.name, groups=user.groups, verb=verb, path=path, is_resource_request=False
+            )
+        decision = self.authorizer.authorize(attrs)
+        if not decision.allowed:
+            raise forbidden_error(attrs, decision.reason)
+
     def check_access(self, subject: User, spec: dict[str, Any]) -> AccessDecision:
         """Would ``subject`` be allowed what an access review's spec describes?"""
-        if self.config.authorization_mode == "AlwaysAllow":
+        if self.authorizer is None:
             return AccessDecision(True, "")
-        return AccessDecision(False, f"authorization mode {self.config.authorization_mode} denies by default")
+        resource = spec.get("resourceAttributes")
+        if isinstance(resource, dict):
+            attrs = Attributes(
+                user=subject.name, groups=subject.groups, verb=resource.get("verb", ""),
+                namespace=resource.get("namespace", ""), api_group=resource.get("group", ""),
+                resource=resource.get("resource", ""), subresource=resource.get("subresource", ""),
+                name=resource.get("name", ""),
+            )  # fmt: skip
+        else:
+            other = spec.get("nonResourceAttributes") or {}
+            attrs = Attributes(
+                user=subject.name,
+                groups=subject.groups,
+                verb=other.get("verb", ""),
+                path=other.get("path", ""),
+                is_resource_request=False,
+            )
+        decision = self.authorizer.authorize(attrs)
+        return AccessDecision(decision.allowed, decision.reason)
 
     def rules_review(self, user: User, namespace: str) -> dict[str, Any]:
         """What ``user`` may do in ``namespace`` (SelfSubjectRulesReview status)."""
-        if self.config.authorization_mode == "AlwaysAllow":
+        if "system:masters" in user.groups or "RBAC" not in self.config.authorization_mode:
             return {
                 "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
                 "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
                 "incomplete": False,
             }
-        return {"resourceRules": [], "nonResourceRules": [], "incomplete": True}
+        rbac = RBACAuthorizer(CacheRBACLister(self))
+        resource_rules, non_resource_rules = rbac.rules_for(user.name, user.groups, namespace)
+        status: dict[str, Any] = {
+            "resourceRules": resource_rules,
+            "nonResourceRules": non_resource_rules,
+            "incomplete": "Node" in self.config.authorization_mode,
+        }
+        problems = rbac.rules_errors(user.name, user.groups, namespace)
+        if problems:
+            status["evaluationError"] = "; ".join(problems)
+        return status
 
     # -- stores ------------------------------------------------------------------
 
@@ -289,8 +422,9 @@ class APIServer:
         return response
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        user = self.authenticator.authenticate(request)
+        user = self._impersonate(self.authenticator.authenticate(request), request)
         info = parse(request.method, request.path, dict(request.query))
+        self._authorize(user, info, request.path)
         if not info.is_resource_request:
             return await self._non_resource(request)
         resource = self.registry.get(info.group, info.version, info.resource)

@@ -12,21 +12,60 @@ from tests.fixtures.server import kubectl
 pytestmark = pytest.mark.integration
 
 
-def test_token_request_authenticates_until_the_account_goes(server):
-    kubectl(server, "create", "namespace", "sa-tokens")
-    kubectl(server, "create", "serviceaccount", "robot", "-n", "sa-tokens")
-    token = kubectl(server, "create", "token", "robot", "-n", "sa-tokens", "--duration=20m").stdout.strip()
+def test_rbac_matrix_for_a_service_account_token(server):
+    ns = "sa-tokens"
+    kubectl(server, "create", "namespace", ns)
+    kubectl(server, "create", "serviceaccount", "robot", "-n", ns)
+    token = kubectl(server, "create", "token", "robot", "-n", ns, "--duration=20m").stdout.strip()
     claims = json.loads(jwt.b64url_decode(token.split(".")[1]))
-    assert claims["sub"] == "system:serviceaccount:sa-tokens:robot"
-    assert claims["exp"] - claims["iat"] == 1200
-    who = kubectl(server, "auth", "whoami", "-o", "json", f"--token={token}", check=False)
-    listed = kubectl(server, "get", "configmaps", "-n", "sa-tokens", f"--token={token}")
-    assert listed.returncode == 0
-    if who.returncode == 0:  # SelfSubjectReview is served once authorization lands
-        assert json.loads(who.stdout)["status"]["userInfo"]["username"] == claims["sub"]
-    kubectl(server, "delete", "serviceaccount", "robot", "-n", "sa-tokens")
-    revoked = kubectl(server, "get", "configmaps", "-n", "sa-tokens", f"--token={token}", check=False)
+    user = "system:serviceaccount:sa-tokens:robot"
+    assert claims["sub"] == user and claims["exp"] - claims["iat"] == 1200
+    who = json.loads(kubectl(server, "auth", "whoami", "-o", "json", f"--token={token}").stdout)
+    assert who["status"]["userInfo"]["username"] == user
+
+    denied = kubectl(server, "get", "pods", "-n", ns, f"--token={token}", check=False)
+    assert denied.returncode != 0
+    expected = f'User "{user}" cannot list resource "pods" in API group "" in the namespace "{ns}"'
+    assert f"pods is forbidden: {expected}" in denied.stderr
+    can_i = kubectl(server, "auth", "can-i", "list", "pods", "-n", ns, f"--as={user}", check=False)
+    assert can_i.stdout.strip() == "no"
+
+    kubectl(server, "create", "role", "pod-reader", "-n", ns, "--verb=get,list,watch", "--resource=pods")
+    kubectl(server, "create", "rolebinding", "robot-reads", "-n", ns, "--role=pod-reader",
+            f"--serviceaccount={ns}:robot")  # fmt: skip
+    assert kubectl(server, "get", "pods", "-n", ns, f"--token={token}").returncode == 0
+    assert kubectl(server, "auth", "can-i", "list", "pods", "-n", ns, f"--as={user}").stdout.strip() == "yes"
+    secrets = kubectl(server, "get", "secrets", "-n", ns, f"--token={token}", check=False)
+    assert secrets.returncode != 0 and 'cannot list resource "secrets"' in secrets.stderr
+    no_secrets = kubectl(server, "auth", "can-i", "get", "secrets", "-n", ns, f"--as={user}", check=False)
+    assert no_secrets.stdout.strip() == "no"
+    # Other namespaces are out of the Role's reach.
+    elsewhere = kubectl(server, "get", "pods", "-n", "default", f"--token={token}", check=False)
+    assert elsewhere.returncode != 0 and "forbidden" in elsewhere.stderr
+
+    kubectl(server, "delete", "serviceaccount", "robot", "-n", ns)
+    revoked = kubectl(server, "get", "pods", "-n", ns, f"--token={token}", check=False)
     assert revoked.returncode != 0 and "Unauthorized" in revoked.stderr
+
+
+def test_anonymous_sees_only_health_and_version(server):
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    context = ssl.create_default_context(cafile=str(server.data_dir / "pki" / "ca.crt"))
+
+    def status(path: str) -> int:
+        try:
+            with urllib.request.urlopen(server.url + path, context=context, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert [status(p) for p in ("/healthz", "/readyz", "/livez", "/version")] == [200, 200, 200, 200]
+    assert [status(p) for p in ("/api/v1/namespaces", "/api/v1/namespaces/default/secrets", "/apis")] == [
+        403
+    ] * 3
 
 
 def test_wrong_token_is_unauthorized(server):
