@@ -6,15 +6,18 @@ token (``--token-auth-file``, CSV ``token,user,uid,"group1,group2"``) or a
 ServiceAccount JWT.  No credentials at all is ``system:anonymous``; a token
 nobody knows gets 401.  Everyone authenticated is in ``system:authenticated``.
 
-The TLS layer verifies client certificates during the handshake, so a
-certificate from another CA, or an expired one, never reaches this code: the
-handshake is refused (Python's ssl module offers no "request but don't
-verify" mode that would let us answer 401 instead).
+The TLS layer checks client certificates' signatures during the handshake
+but not their validity period; an expired (or not yet valid) certificate
+reaches this code and gets 401, as upstream.  A certificate from another CA
+is refused in the handshake itself: Python's ssl module offers no "request
+but don't verify" mode that would let us answer 401 instead.
 """
 
 from __future__ import annotations
 
 import csv
+import ssl
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +72,14 @@ def user_from_peer_certificate(peercert: dict | None) -> User | None:
                 organizations.append(value)
     if not common_name:
         return None
+    now = time.time()
+    try:
+        not_before = ssl.cert_time_to_seconds(peercert["notBefore"])
+        not_after = ssl.cert_time_to_seconds(peercert["notAfter"])
+    except (KeyError, ValueError):
+        raise errors.unauthorized() from None
+    if not not_before <= now <= not_after:
+        raise errors.unauthorized("Unauthorized: the client certificate has expired or is not yet valid")
     return User(common_name, groups=tuple(organizations))
 
 

@@ -21,6 +21,7 @@ from kubeling.apiserver.admission.defaultstorageclass import DefaultStorageClass
 from kubeling.apiserver.admission.interface import Attributes, Lister, MutatingPlugin, ValidatingPlugin
 from kubeling.apiserver.admission.limitranger import LimitRanger
 from kubeling.apiserver.admission.namespacelifecycle import FetchNamespace, NamespaceLifecycle
+from kubeling.apiserver.admission.noderestriction import NodeRestriction
 from kubeling.apiserver.admission.podsecurity import PodSecurity
 from kubeling.apiserver.admission.resourcequota import Charge, ResourceQuota
 from kubeling.apiserver.admission.serviceaccount import ServiceAccount
@@ -53,13 +54,15 @@ def default_chain(
     pod_security: bool = True,
 ) -> AdmissionChain:
     limit_ranger = LimitRanger(lister)
+    node_restriction = NodeRestriction()
     mutating: list[MutatingPlugin] = [
         NamespaceLifecycle(lister, fetch_namespace=fetch_namespace),
         limit_ranger,
         ServiceAccount(lister, require_service_account=require_service_account),
+        node_restriction,
         DefaultStorageClass(lister),
     ]
-    validating: list[ValidatingPlugin] = [limit_ranger]
+    validating: list[ValidatingPlugin] = [limit_ranger, node_restriction]
     if pod_security:
         validating.append(PodSecurity(lister))
     validating.append(ResourceQuota(lister, charge))

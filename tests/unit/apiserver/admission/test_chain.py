@@ -29,8 +29,8 @@ def _cluster() -> tuple[FakeLister, FakeCharger]:
 def test_default_order() -> None:
     lister, charger = _cluster()
     assert default_chain(lister, charger).names == (
-        ["NamespaceLifecycle", "LimitRanger", "ServiceAccount", "DefaultStorageClass"],
-        ["LimitRanger", "PodSecurity", "ResourceQuota"],
+        ["NamespaceLifecycle", "LimitRanger", "ServiceAccount", "NodeRestriction", "DefaultStorageClass"],
+        ["LimitRanger", "NodeRestriction", "PodSecurity", "ResourceQuota"],
     )
 
 
