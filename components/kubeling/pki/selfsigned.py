@@ -2,82 +2,45 @@
 
 Upstream's apiserver writes a self-signed pair into ``--cert-dir`` when no
 ``--tls-cert-file`` is given; kubeling does the same, but signs the serving
-certificate with a small CA of its own so clients can pin one CA file.
+certificate with a small CA of its own so clients can pin one CA file.  The
+certificates are made by :mod:`kubeling.pki.certs`, like the cluster PKI's.
 """
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
-import os
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+from kubeling.pki import certs
 
 
 def ensure_serving_cert(cert_dir: Path, hosts: list[str]) -> tuple[Path, Path, Path]:
     """Return (ca.crt, apiserver.crt, apiserver.key) in cert_dir, creating them once."""
-    cert_dir.mkdir(parents=True, exist_ok=True)
     ca_crt, crt, key = cert_dir / "ca.crt", cert_dir / "apiserver.crt", cert_dir / "apiserver.key"
     if ca_crt.exists() and crt.exists() and key.exists():
         return ca_crt, crt, key
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"kubeling-ca@{int(now.timestamp())}")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = []
+    now = certs.utcnow()
+    ca_key = certs.generate_key(certs.KeyType.ECDSA)
+    ca = certs.new_ca(ca_key, common_name=f"kubeling-ca@{int(now.timestamp())}", days=3650, now=now)
+    dns_names: list[str] = []
+    ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
     for host in dict.fromkeys(hosts):
         try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+            ips.append(ipaddress.ip_address(host))
         except ValueError:
-            names.append(x509.DNSName(host))
-    server = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-        .issuer_name(ca_name)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .sign(ca_key, hashes.SHA256())
+            dns_names.append(host)
+    request = certs.CertRequest(
+        common_name="kube-apiserver",
+        usages=frozenset({certs.SERVER_AUTH}),
+        dns_names=tuple(dns_names),
+        ip_addresses=tuple(ips),
     )
-    ca_crt.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    _write_private(cert_dir / "ca.key", _key_pem(ca_key))
-    crt.write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    _write_private(key, _key_pem(server_key))
+    server_key = certs.generate_key(certs.KeyType.ECDSA)
+    server = certs.issue(
+        request, public_key=server_key.public_key(), ca_cert=ca, ca_key=ca_key, days=365, now=now
+    )
+    certs.write_atomic(ca_crt, certs.cert_to_pem(ca), 0o644)
+    certs.write_atomic(cert_dir / "ca.key", certs.key_to_pem(ca_key), 0o600)
+    certs.write_atomic(crt, certs.cert_to_pem(server), 0o644)
+    certs.write_atomic(key, certs.key_to_pem(server_key), 0o600)
     return ca_crt, crt, key
