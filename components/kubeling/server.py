@@ -20,6 +20,7 @@ import yaml
 
 from kubeling.apiserver.app import APIServer
 from kubeling.apiserver.config import APIServerConfig
+from kubeling.pki.certs import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,8 @@ def write_kubeconfig(path: Path, *, server: str, ca_file: Path, token: str) -> N
         "current-context": "admin@kubeling",
         "preferences": {},
     }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        yaml.safe_dump(config, handle, sort_keys=False)
+    # Atomic: whoever waits for this file never reads half of it.
+    write_atomic(path, yaml.safe_dump(config, sort_keys=False).encode(), 0o600)
 
 
 def _service_account_key(data_dir: Path) -> Path:

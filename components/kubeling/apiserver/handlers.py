@@ -502,7 +502,10 @@ class ResourceHandler:
             ctx.dry_run = True
         options = DeleteOptions.from_body(body, dict(request.query))
         obj, deleted_now = await store.delete(info.namespace, info.name, options, ctx)
-        return respond(request, obj, status=200 if deleted_now else 202 if False else 200)
+        # Upstream answers 202 only when a lingering object was deleted with the
+        # legacy orphanDependents=false; every other delete is 200 with the object.
+        legacy_cascade = (body or {}).get("orphanDependents") is False
+        return respond(request, obj, status=202 if legacy_cascade and not deleted_now else 200)
 
     async def _delete_collection(
         self, request: web.Request, info: RequestInfo, store: ResourceStore, ctx: WriteContext

@@ -1,4 +1,4 @@
-"""Fixtures: a kubeling server on the embedded datastore and one on real etcd."""
+"""Fixtures for every integration suite: a kubeling server on the embedded datastore and one on real etcd."""
 
 from __future__ import annotations
 
