@@ -20,7 +20,7 @@ from aiohttp import web
 import kubeling
 from kubeling.api import errors
 from kubeling.api.resources import Registry, Resource
-from kubeling.apiserver import crds, discovery
+from kubeling.apiserver import clientcerts, crds, discovery
 from kubeling.apiserver.admission.chain import AdmissionChain, default_chain
 from kubeling.apiserver.admission.wiring import CacheLister, quota_charger
 from kubeling.apiserver.allocators import NodePortAllocator, ServiceIPAllocator
@@ -191,10 +191,14 @@ class APIServer:
             # Ask for a client certificate; requests without one fall back to tokens.
             context.verify_mode = ssl.CERT_OPTIONAL
             context.load_verify_locations(self.config.client_ca_file)
-            # Let signed-but-expired certificates through the handshake so the
-            # authenticator can answer 401, as upstream does (OpenSSL's
-            # X509_V_FLAG_NO_CHECK_TIME; Python has no named constant for it).
-            context.verify_flags |= _X509_V_FLAG_NO_CHECK_TIME
+            if clientcerts.defer_verification(context):
+                # The authenticator verifies certificates and answers 401, as upstream.
+                self.authenticator.client_cas = clientcerts.load_client_cas(self.config.client_ca_file)
+            else:
+                log.warning("client certificates are verified in the TLS handshake: bad ones get no 401")
+                # At least let signed-but-expired certificates through so they get a 401
+                # (OpenSSL's X509_V_FLAG_NO_CHECK_TIME; Python has no named constant).
+                context.verify_flags |= _X509_V_FLAG_NO_CHECK_TIME
         context.set_alpn_protocols(["http/1.1"])
         return context
 

@@ -6,25 +6,28 @@ token (``--token-auth-file``, CSV ``token,user,uid,"group1,group2"``) or a
 ServiceAccount JWT.  No credentials at all is ``system:anonymous``; a token
 nobody knows gets 401.  Everyone authenticated is in ``system:authenticated``.
 
-The TLS layer checks client certificates' signatures during the handshake
-but not their validity period; an expired (or not yet valid) certificate
-reaches this code and gets 401, as upstream.  A certificate from another CA
-is refused in the handshake itself: Python's ssl module offers no "request
-but don't verify" mode that would let us answer 401 instead.
+Client certificates are accepted by the TLS handshake and verified here
+(see :mod:`kubeling.apiserver.clientcerts`), so one from an unknown CA, an
+expired one, or one without the clientAuth usage gets 401, as upstream.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
+from cryptography import x509
 
 from kubeling.api import errors
+from kubeling.apiserver.clientcerts import CertificateRejected, verify_client_certificate
 from kubeling.apiserver.satokens import Lookup, ServiceAccountTokens
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def user_from_peer_certificate(peercert: dict | None) -> User | None:
     except (KeyError, ValueError):
         raise errors.unauthorized() from None
     if not not_before <= now <= not_after:
-        raise errors.unauthorized("Unauthorized: the client certificate has expired or is not yet valid")
+        raise errors.unauthorized()
     return User(common_name, groups=tuple(organizations))
 
 
@@ -93,20 +96,38 @@ class Authenticator:
         self._tokens = tokens
         self._service_accounts = service_accounts
         self._lookup = lookup
+        # Set when the TLS handshake defers client-certificate verification to us.
+        self.client_cas: list[x509.Certificate] | None = None
 
     def authenticate(self, request: web.Request) -> User:
         header = request.headers.get("Authorization", "")
         if not header:
-            transport = request.transport
-            cert_user = user_from_peer_certificate(
-                transport.get_extra_info("peercert") if transport else None
-            )
+            cert_user = self._certificate_user(request)
             return _authenticated(cert_user) if cert_user is not None else ANONYMOUS
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise errors.unauthorized()
         return self.authenticate_token(token)
+
+    def _certificate_user(self, request: web.Request) -> User | None:
+        transport = request.transport
+        if transport is None:
+            return None
+        if self.client_cas is None:
+            # The handshake verified the chain; only the validity period is left to check.
+            return user_from_peer_certificate(transport.get_extra_info("peercert"))
+        ssl_object = transport.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if not der:
+            return None
+        try:
+            name, groups = verify_client_certificate(der, self.client_cas)
+        except CertificateRejected as exc:
+            # Like upstream, the client learns only "Unauthorized"; the reason is logged.
+            log.info("rejected client certificate from %s: %s", request.remote, exc)
+            raise errors.unauthorized() from None
+        return User(name, groups=groups)
 
     def authenticate_token(self, token: str) -> User:
         """The user a bearer token stands for; 401 when it stands for nobody."""

@@ -136,6 +136,6 @@ def test_expired_certificate_and_wrong_token_get_401(cluster, tmp_path: Path) ->
     )
     result = kubectl("admin.conf", "get", "namespaces", client_certificate=str(crt), client_key=str(pem),
                      request_timeout="10s")  # fmt: skip
-    assert result.returncode != 0 and "Unauthorized" in result.stderr, result.stderr
+    assert result.returncode != 0 and "You must be logged in to the server" in result.stderr, result.stderr
     wrong = kubectl("admin.conf", "get", "namespaces", token="wrong")
     assert wrong.returncode != 0 and "Unauthorized" in wrong.stderr
