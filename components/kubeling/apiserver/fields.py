@@ -14,7 +14,6 @@ from kubeling.api.resources import Resource
 from kubeling.apiserver.objects import Obj
 
 if TYPE_CHECKING:
-    from kubeling.apiserver.app import APIServer
     from kubeling.apiserver.store import WriteContext
 
 _MODES = ("", "Strict", "Warn", "Ignore")
@@ -45,9 +44,7 @@ def check_unknown(resource: Resource, body: Obj, mode: str, warnings: list[str])
     return False
 
 
-def track(
-    server: APIServer, resource: Resource, old: Obj | None, new: Obj, ctx: WriteContext, now: str
-) -> None:
+def track(resource: Resource, old: Obj | None, new: Obj, ctx: WriteContext, now: str) -> None:
     """Record ``ctx.field_manager`` as the owner of what this write changed."""
     if not isinstance(new, dict) or not isinstance(new.get("metadata"), dict):
         return
@@ -65,9 +62,7 @@ def track(
         new["metadata"].pop("managedFields")
 
 
-def apply(
-    server: APIServer, resource: Resource, current: Obj, config: Obj, ctx: WriteContext, force: bool, now: str
-) -> Obj:
+def apply(resource: Resource, current: Obj, config: Obj, ctx: WriteContext, force: bool, now: str) -> Obj:
     """Server-side apply of ``config`` by ``ctx.field_manager`` onto ``current``."""
     api_version = config.get("apiVersion")
     kind = config.get("kind")

@@ -390,7 +390,7 @@ class ResourceHandler:
         body = await self._decode_object(request, store.resource, ctx)
         if info.name:
             raise errors.method_not_allowed("POST is not allowed on a named resource")
-        fields.track(self.server, store.resource, None, body, ctx, now_rfc3339())
+        fields.track(store.resource, None, body, ctx, now_rfc3339())
         obj = await store.create(info.namespace, body, ctx)
         return respond(request, obj, status=201, warnings=ctx.warnings)
 
@@ -400,11 +400,9 @@ class ResourceHandler:
         body = await self._decode_object(request, store.resource, ctx)
         now = now_rfc3339()
 
-        async def mutate(current: Obj) -> Obj:
+        def mutate(current: Obj) -> Obj:
             desired = deep_copy(body)
-            fields.track(self.server, store.resource, current, desired, ctx, now)
-            if ctx.subresource == "status":
-                return desired
+            fields.track(store.resource, current, desired, ctx, now)
             return desired
 
         if ctx.subresource:
@@ -416,7 +414,7 @@ class ResourceHandler:
                 if exc.code != 404:
                     raise
                 current = None
-            fields.track(self.server, store.resource, current, body, ctx, now)
+            fields.track(store.resource, current, body, ctx, now)
             obj, created = await store.update(info.namespace, info.name, body, ctx)
         return respond(request, obj, status=201 if created else 200, warnings=ctx.warnings)
 
@@ -441,7 +439,7 @@ class ResourceHandler:
             force = _bool_param(request.query, "force")
 
             def apply_mutation(current: Obj) -> Obj:
-                return fields.apply(self.server, resource, current, document, ctx, force, now)
+                return fields.apply(resource, current, document, ctx, force, now)
 
             def fresh() -> Obj:
                 return {
@@ -485,7 +483,7 @@ class ResourceHandler:
                 else None
             )
             patched.setdefault("metadata", {})["resourceVersion"] = wanted or ""
-            fields.track(self.server, resource, before, patched, ctx, now)
+            fields.track(resource, before, patched, ctx, now)
             return patched
 
         obj, _ = await store.guaranteed_update(info.namespace, info.name, mutate, ctx)
@@ -579,7 +577,7 @@ class ResourceHandler:
             before = deep_copy(current)
             current.setdefault("spec", {})["replicas"] = replicas
             current["metadata"]["resourceVersion"] = ""
-            fields.track(self.server, store.resource, before, current, ctx, now_rfc3339())
+            fields.track(store.resource, before, current, ctx, now_rfc3339())
             return current
 
         ctx.subresource = ""
