@@ -150,6 +150,51 @@ def _run_server(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
     )
 
 
+def _add_hollow_node(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "hollow-node", help="run kubelets without containers (for scale tests of control loops)"
+    )
+    p.add_argument(
+        "--kubeconfig", default=None, help="defaults to in-cluster, then $KUBECONFIG / ~/.kube/config"
+    )
+    p.add_argument("--name-prefix", default="hollow-node-")
+    p.add_argument("--count", type=int, default=1, help="how many nodes this process simulates")
+    p.add_argument("--lease-renew-interval", type=float, default=10.0)
+    p.set_defaults(run=_run_hollow_nodes)
+
+
+async def _run_hollow_nodes(args: argparse.Namespace) -> None:
+    import ipaddress
+    import signal
+
+    from kubeling.client.kubeconfig import load_config
+    from kubeling.client.rest import RESTClient
+    from kubeling.kubelet.hollow import HollowNode, HollowNodeConfig
+
+    if not 1 <= args.count <= 65536:
+        raise SystemExit("kubeling hollow-node: --count must be between 1 and 65536")
+    client = RESTClient(load_config(args.kubeconfig), component="hollow-node", qps=0)
+    nodes = [
+        HollowNode(client, HollowNodeConfig(
+            name=f"{args.name_prefix}{i}",
+            pod_cidr=f"10.{244 + i // 256}.{i % 256}.0/24",
+            node_ip=str(ipaddress.ip_address("10.1.0.0") + i + 1),  # distinct per node
+            renew_interval=args.lease_renew_interval,
+        ))
+        for i in range(args.count)
+    ]  # fmt: skip
+    runs = [asyncio.create_task(node.run()) for node in nodes]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    for task in runs:
+        task.cancel()
+    await asyncio.gather(*runs, return_exceptions=True)
+    await client.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kubeling", description="a hackable Kubernetes in Python")
     parser.add_argument("--version", action="version", version=f"kubeling {kubeling.__version__}")
@@ -157,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_apiserver(sub)
     _add_server(sub)
+    _add_hollow_node(sub)
     from kubeling.pki.cli import register as _register_pki
 
     _register_pki(sub)
