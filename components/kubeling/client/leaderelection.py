@@ -153,7 +153,11 @@ class LeaderElector:
                 if remaining <= 0:
                     break
                 try:
-                    renewed = await asyncio.wait_for(self._try_acquire_or_renew(), remaining)
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                    # cancellation that lands as the call finishes, and the elector would
+                    # then never stop.
+                    async with asyncio.timeout(remaining):
+                        renewed = await self._try_acquire_or_renew()
                 except TimeoutError:
                     break
                 if not renewed:
@@ -243,9 +247,8 @@ class LeaderElector:
             "renewTime": now,
         }
         try:
-            result = await asyncio.wait_for(
-                self.client.update_lease(self.namespace, released), self.renew_deadline
-            )
+            async with asyncio.timeout(self.renew_deadline):
+                result = await self.client.update_lease(self.namespace, released)
         except Exception as exc:
             log.warning("failed to release lease %s/%s: %s", self.namespace, self.name, exc)
             return
