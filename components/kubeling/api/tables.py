@@ -410,7 +410,8 @@ def _deployment_row(obj: Obj, now: datetime) -> list[Any]:
     ]
 
 
-def _replica_set_row(obj: Obj, now: datetime) -> list[Any]:
+def _replicas_row(obj: Obj, now: datetime, selector: Callable[[Any], str]) -> list[Any]:
+    """ReplicaSets and ReplicationControllers print alike; only their selector types differ."""
     spec, status = _dict(obj.get("spec")), _dict(obj.get("status"))
     names, images = _containers(_get(spec, "template", "spec"))
     return [
@@ -421,23 +422,16 @@ def _replica_set_row(obj: Obj, now: datetime) -> list[Any]:
         _age(obj, now),
         names,
         images,
-        format_label_selector(spec.get("selector")),
+        selector(spec.get("selector")),
     ]
+
+
+def _replica_set_row(obj: Obj, now: datetime) -> list[Any]:
+    return _replicas_row(obj, now, format_label_selector)
 
 
 def _replication_controller_row(obj: Obj, now: datetime) -> list[Any]:
-    spec, status = _dict(obj.get("spec")), _dict(obj.get("status"))
-    names, images = _containers(_get(spec, "template", "spec"))
-    return [
-        _name(obj),
-        _int(spec.get("replicas"), 1),
-        _int(status.get("replicas")),
-        _int(status.get("readyReplicas")),
-        _age(obj, now),
-        names,
-        images,
-        format_labels(spec.get("selector")),
-    ]
+    return _replicas_row(obj, now, format_labels)
 
 
 def _stateful_set_row(obj: Obj, now: datetime) -> list[Any]:

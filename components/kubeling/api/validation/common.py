@@ -206,54 +206,53 @@ QUALIFIED_NAME_MAX = 63
 LABEL_VALUE_MAX = 63
 
 
-def is_dns1123_label(value: str) -> list[str]:
+def _name_errors(
+    value: str, max_len: int, pattern: re.Pattern[str], message: str, fmt: str, *examples: str
+) -> list[str]:
     errs = []
-    if len(value) > DNS1123_LABEL_MAX:
-        errs.append(max_len_error(DNS1123_LABEL_MAX))
-    if not _DNS1123_LABEL.fullmatch(value):
-        errs.append(
-            regex_error(
-                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-                "and must start and end with an alphanumeric character",
-                DNS1123_LABEL_FMT,
-                "my-name",
-                "123-abc",
-            )
-        )
+    if len(value) > max_len:
+        errs.append(max_len_error(max_len))
+    if not pattern.fullmatch(value):
+        errs.append(regex_error(message, fmt, *examples))
     return errs
+
+
+def is_dns1123_label(value: str) -> list[str]:
+    return _name_errors(
+        value,
+        DNS1123_LABEL_MAX,
+        _DNS1123_LABEL,
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+        "and must start and end with an alphanumeric character",
+        DNS1123_LABEL_FMT,
+        "my-name",
+        "123-abc",
+    )
 
 
 def is_dns1123_subdomain(value: str) -> list[str]:
-    errs = []
-    if len(value) > DNS1123_SUBDOMAIN_MAX:
-        errs.append(max_len_error(DNS1123_SUBDOMAIN_MAX))
-    if not _DNS1123_SUBDOMAIN.fullmatch(value):
-        errs.append(
-            regex_error(
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-                "'-' or '.', and must start and end with an alphanumeric character",
-                DNS1123_SUBDOMAIN_FMT,
-                "example.com",
-            )
-        )
-    return errs
+    return _name_errors(
+        value,
+        DNS1123_SUBDOMAIN_MAX,
+        _DNS1123_SUBDOMAIN,
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+        "'-' or '.', and must start and end with an alphanumeric character",
+        DNS1123_SUBDOMAIN_FMT,
+        "example.com",
+    )
 
 
 def is_dns1035_label(value: str) -> list[str]:
-    errs = []
-    if len(value) > DNS1123_LABEL_MAX:
-        errs.append(max_len_error(DNS1123_LABEL_MAX))
-    if not _DNS1035_LABEL.fullmatch(value):
-        errs.append(
-            regex_error(
-                "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
-                "start with an alphabetic character, and end with an alphanumeric character",
-                DNS1035_LABEL_FMT,
-                "my-name",
-                "abc-123",
-            )
-        )
-    return errs
+    return _name_errors(
+        value,
+        DNS1123_LABEL_MAX,
+        _DNS1035_LABEL,
+        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
+        "start with an alphabetic character, and end with an alphanumeric character",
+        DNS1035_LABEL_FMT,
+        "my-name",
+        "abc-123",
+    )
 
 
 def is_path_segment_name(value: str) -> list[str]:
