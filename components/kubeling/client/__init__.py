@@ -10,6 +10,4 @@
 - :mod:`leaderelection` — Lease-based leader election.
 - :mod:`events` — the event recorder (aggregation, spam filter).
 - :mod:`clock` — real and fake clocks, injected so timing logic is testable.
-- :mod:`simplehttp` — a minimal JSON caller used by leader election and events
-  until they move onto :class:`RESTClient`.
 """

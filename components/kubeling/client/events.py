@@ -32,14 +32,16 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Protocol
 
 from kubeling.api.errors import StatusError
 from kubeling.client.clock import Clock, RealClock
-from kubeling.client.simplehttp import SimpleHTTP
+from kubeling.client.paths import StaticResource
+from kubeling.client.rest import RESTClient
 
 log = logging.getLogger(__name__)
+
+EVENTS = StaticResource("", "v1", "events", namespaced=True)
 
 NORMAL = "Normal"
 WARNING = "Warning"
@@ -287,22 +289,14 @@ class EventRecorder:
         return None
 
 
-class HTTPEventSink:
-    """EventSink over plain HTTPS (bearer token + cluster CA)."""
+class RESTEventSink:
+    """EventSink over a :class:`~kubeling.client.rest.RESTClient` (core/v1 Events)."""
 
-    def __init__(self, server: str, *, token: str | None = None, ca_file: str | Path | None = None) -> None:
-        self.http = SimpleHTTP(server, token=token, ca_file=ca_file)
+    def __init__(self, client: RESTClient) -> None:
+        self.client = client
 
     async def create(self, namespace: str, event: dict[str, Any]) -> dict[str, Any]:
-        return await self.http.request("POST", f"/api/v1/namespaces/{namespace}/events", event)
+        return await self.client.create(EVENTS, event, namespace=namespace)
 
     async def patch(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        return await self.http.request(
-            "PATCH",
-            f"/api/v1/namespaces/{namespace}/events/{name}",
-            patch,
-            content_type="application/strategic-merge-patch+json",
-        )
-
-    async def close(self) -> None:
-        await self.http.close()
+        return await self.client.patch(EVENTS, patch, name=name, namespace=namespace, patch_type="strategic")

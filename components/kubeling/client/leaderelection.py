@@ -36,16 +36,17 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Protocol
 
 from kubeling.api.errors import StatusError
 from kubeling.client.clock import Clock, RealClock
-from kubeling.client.simplehttp import SimpleHTTP
+from kubeling.client.paths import StaticResource
+from kubeling.client.rest import RESTClient
 
 log = logging.getLogger(__name__)
 
 JITTER_FACTOR = 1.2
+LEASES = StaticResource("coordination.k8s.io", "v1", "leases", namespaced=True)
 
 
 class LeaseClient(Protocol):
@@ -255,30 +256,22 @@ class LeaderElector:
         self._observe(result)
 
 
-class HTTPLeaseClient:
-    """LeaseClient over plain HTTPS (bearer token + cluster CA)."""
+class RESTLeaseClient:
+    """LeaseClient over a :class:`~kubeling.client.rest.RESTClient`."""
 
-    def __init__(self, server: str, *, token: str | None = None, ca_file: str | Path | None = None) -> None:
-        self.http = SimpleHTTP(server, token=token, ca_file=ca_file)
-
-    @staticmethod
-    def _path(namespace: str, name: str = "") -> str:
-        base = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
-        return f"{base}/{name}" if name else base
+    def __init__(self, client: RESTClient) -> None:
+        self.client = client
 
     async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return await self.http.request("GET", self._path(namespace, name))
+            return await self.client.get(LEASES, name=name, namespace=namespace)
         except StatusError as exc:
             if exc.code == 404:
                 return None
             raise
 
     async def create_lease(self, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
-        return await self.http.request("POST", self._path(namespace), obj)
+        return await self.client.create(LEASES, obj, namespace=namespace)
 
     async def update_lease(self, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
-        return await self.http.request("PUT", self._path(namespace, obj["metadata"]["name"]), obj)
-
-    async def close(self) -> None:
-        await self.http.close()
+        return await self.client.update(LEASES, obj, namespace=namespace)

@@ -9,6 +9,7 @@ Names are percent-encoded so no name can escape its path segment.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote, urlencode
 
@@ -24,6 +25,16 @@ class ResourceLike(Protocol):
     def plural(self) -> str: ...
     @property
     def namespaced(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class StaticResource:
+    """A resource named by hand, for clients that need no Registry."""
+
+    group: str
+    version: str
+    plural: str
+    namespaced: bool = True
 
 
 def group_version_path(resource: ResourceLike) -> str:

@@ -1,4 +1,4 @@
-"""EventRecorder through HTTPEventSink against a real kubeling server: create, then count via PATCH."""
+"""EventRecorder through RESTEventSink against a real kubeling server: create, then count via PATCH."""
 
 from __future__ import annotations
 
@@ -6,14 +6,17 @@ import json
 
 import pytest
 
-from kubeling.client.events import EventRecorder, HTTPEventSink
+from kubeling.client.events import EventRecorder, RESTEventSink
+from kubeling.client.kubeconfig import load_config
+from kubeling.client.rest import RESTClient
 from tests.fixtures.server import KubelingServer
 
 pytestmark = pytest.mark.integration
 
 
 async def test_identical_events_become_one_event_with_count(server: KubelingServer) -> None:
-    sink = HTTPEventSink(server.url, token=server.token(), ca_file=server.data_dir / "pki" / "ca.crt")
+    client = RESTClient(load_config(server.kubeconfig))
+    sink = RESTEventSink(client)
     recorder = EventRecorder(sink, "test-controller", "host-1")
     configmap = {
         "apiVersion": "v1",
@@ -24,7 +27,7 @@ async def test_identical_events_become_one_event_with_count(server: KubelingServ
         recorder.event(configmap, "Warning", "SyncFailed", "could not sync")
     recorder.event(configmap, "Normal", "Synced", "synced")
     await recorder.close()
-    await sink.close()
+    await client.close()
 
     status, body = server.request(
         "GET", "/api/v1/namespaces/default/events?fieldSelector=source%3Dtest-controller"

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from kubeling.client.leaderelection import HTTPLeaseClient, LeaderElector
+from kubeling.client.kubeconfig import load_config
+from kubeling.client.leaderelection import LeaderElector, RESTLeaseClient
+from kubeling.client.rest import RESTClient
 from tests.fixtures.server import KubelingServer
 
 pytestmark = pytest.mark.integration
@@ -41,14 +43,14 @@ class Candidate:
 
 
 @pytest.fixture
-async def lease_client(server: KubelingServer) -> AsyncIterator[HTTPLeaseClient]:
-    client = HTTPLeaseClient(server.url, token=server.token(), ca_file=server.data_dir / "pki" / "ca.crt")
-    yield client
+async def lease_client(server: KubelingServer) -> AsyncIterator[RESTLeaseClient]:
+    client = RESTClient(load_config(server.kubeconfig))
+    yield RESTLeaseClient(client)
     await client.close()
 
 
 @pytest.fixture
-async def make_candidate(lease_client: HTTPLeaseClient) -> AsyncIterator[Callable[..., Candidate]]:
+async def make_candidate(lease_client: RESTLeaseClient) -> AsyncIterator[Callable[..., Candidate]]:
     lease_name = f"election-{next(_names)}-{int(time.time())}"
     made: list[Candidate] = []
 
@@ -98,7 +100,7 @@ async def leader_of(pair: list[Candidate], timeout: float = 5.0) -> tuple[Candid
 
 
 async def test_exactly_one_of_two_leads(
-    make_candidate: Callable[..., Candidate], lease_client: HTTPLeaseClient
+    make_candidate: Callable[..., Candidate], lease_client: RESTLeaseClient
 ) -> None:
     pair = [make_candidate("a"), make_candidate("b")]
     for candidate in pair:
@@ -128,7 +130,7 @@ async def test_exactly_one_of_two_leads(
 )
 async def test_standby_takes_over_when_leader_stops(
     make_candidate: Callable[..., Candidate],
-    lease_client: HTTPLeaseClient,
+    lease_client: RESTLeaseClient,
     release_on_cancel: bool,
     min_wait: float,
     max_wait: float,
