@@ -16,28 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import kubeling
-
-
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def _seconds(value: str) -> float:
-    """A Go-style duration (90s, 5m, 1h) or plain seconds."""
-    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    for suffix in ("ms", "s", "m", "h"):
-        if value.endswith(suffix) and value[: -len(suffix)].replace(".", "", 1).isdigit():
-            return float(value[: -len(suffix)]) * units[suffix]
-    try:
-        return float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid duration {value!r}") from None
+from kubeling.flags import csv_list, duration
 
 
 def _modes(value: str) -> str:
     from kubeling.apiserver.authz.chain import MODES
 
-    modes = _csv(value)
+    modes = csv_list(value)
     unknown = [m for m in modes if m not in MODES]
     if unknown or not modes:
         raise argparse.ArgumentTypeError(
@@ -55,7 +40,7 @@ def _add_apiserver(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tls-private-key-file", default="")
     p.add_argument("--cert-dir", type=Path, default=Path("/var/run/kubernetes"))
     p.add_argument("--storage-backend", choices=("etcd3", "sqlite"), default="etcd3")
-    p.add_argument("--etcd-servers", type=_csv, default=[])
+    p.add_argument("--etcd-servers", type=csv_list, default=[])
     p.add_argument("--etcd-cafile", default="")
     p.add_argument("--etcd-certfile", default="")
     p.add_argument("--etcd-keyfile", default="")
@@ -72,7 +57,7 @@ def _add_apiserver(sub: argparse._SubParsersAction) -> None:
         help="PEM with public keys that verify ServiceAccount tokens (repeatable)",
     )
     p.add_argument("--service-account-signing-key-file", default="")
-    p.add_argument("--api-audiences", type=_csv, default=[])
+    p.add_argument("--api-audiences", type=csv_list, default=[])
     p.add_argument(
         "--authorization-mode",
         type=_modes,
@@ -83,7 +68,7 @@ def _add_apiserver(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--service-node-port-range", default="30000-32767")
     p.add_argument(
         "--etcd-compaction-interval",
-        type=_seconds,
+        type=duration,
         default=300.0,
         help="how often to compact datastore history (e.g. 5m, 300s, 0 to disable)",
     )
@@ -130,8 +115,16 @@ def _add_server(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bind-address", default="127.0.0.1")
     p.add_argument("--secure-port", type=int, default=6443)
     p.add_argument("--advertise-address", default="")
-    p.add_argument("--etcd-servers", type=_csv, default=[], help="use etcd instead of the embedded datastore")
+    p.add_argument(
+        "--etcd-servers", type=csv_list, default=[], help="use etcd instead of the embedded datastore"
+    )
     p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
+    p.add_argument("--cluster-cidr", default="10.244.0.0/16", help="pod network; a /24 per node")
+    p.add_argument(
+        "--controllers", type=csv_list, default=["*"], help="as controller-manager's --controllers"
+    )
+    p.add_argument("--disable-controller-manager", action="store_true")
+    p.add_argument("--disable-scheduler", action="store_true")
     p.set_defaults(run=_run_server)
 
 
@@ -146,6 +139,10 @@ def _run_server(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
             etcd_servers=args.etcd_servers,
             service_cluster_ip_range=args.service_cluster_ip_range,
             advertise_address=args.advertise_address,
+            cluster_cidr=args.cluster_cidr,
+            controllers=args.controllers,
+            disable_controller_manager=args.disable_controller_manager,
+            disable_scheduler=args.disable_scheduler,
         )
     )
 
@@ -203,9 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_apiserver(sub)
     _add_server(sub)
     _add_hollow_node(sub)
+    from kubeling.controllers.cli import register as _register_controller_manager
     from kubeling.pki.cli import register as _register_pki
 
     _register_pki(sub)
+    _register_controller_manager(sub)
     return parser
 
 

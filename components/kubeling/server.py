@@ -3,7 +3,13 @@
 Runs the apiserver in the foreground on the embedded SQLite datastore (or
 etcd with ``--etcd-servers``) and writes ``DATA_DIR/admin.kubeconfig`` with an
 admin token and the serving CA, so ``kubectl --kubeconfig`` works at once.
-Later components (controllers, scheduler, kubelet) join this process.
+
+The controller-manager and the scheduler run in the same process and event
+loop, as clients of the apiserver over its HTTPS port with their own
+identities (``system:kube-controller-manager``, ``system:kube-scheduler``:
+static tokens in ``DATA_DIR/tokens.csv``), so RBAC treats them exactly as
+it treats the separate daemons of a multi-node cluster.  Either can be
+turned off (``--disable-controller-manager``, ``--disable-scheduler``).
 """
 
 from __future__ import annotations
@@ -13,13 +19,17 @@ import logging
 import os
 import secrets
 import signal
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from kubeling.apiserver.app import APIServer
 from kubeling.apiserver.config import APIServerConfig
+from kubeling.client.kubeconfig import ClientConfig
+from kubeling.client.rest import RESTClient
 from kubeling.pki.certs import write_atomic
 
 log = logging.getLogger(__name__)
@@ -33,19 +43,41 @@ class ServerConfig:
     etcd_servers: list[str] = field(default_factory=list)
     service_cluster_ip_range: str = "10.96.0.0/12"
     advertise_address: str = ""
+    cluster_cidr: str = "10.244.0.0/16"
+    controllers: list[str] = field(default_factory=lambda: ["*"])
+    disable_controller_manager: bool = False
+    disable_scheduler: bool = False
+
+
+ADMIN = "admin"
+CONTROLLER_MANAGER = "system:kube-controller-manager"
+SCHEDULER = "system:kube-scheduler"
+# user → groups of the static tokens the server makes for itself.
+_TOKEN_USERS = {ADMIN: "system:masters", CONTROLLER_MANAGER: "", SCHEDULER: ""}
+
+
+def _tokens(data_dir: Path) -> dict[str, str]:
+    """user → token, kept in DATA_DIR/tokens.csv (0600); missing users get a new token."""
+    path = data_dir / "tokens.csv"
+    tokens: dict[str, str] = {}
+    lines: list[str] = []
+    if path.exists():
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        for line in lines:
+            token, user = line.split(",")[:2]
+            tokens[user] = token
+    missing = [user for user in _TOKEN_USERS if user not in tokens]
+    if missing:
+        for user in missing:
+            tokens[user] = secrets.token_urlsafe(32)
+            groups = _TOKEN_USERS[user]
+            lines.append(f"{tokens[user]},{user},{user}" + (f',"{groups}"' if groups else ""))
+        write_atomic(path, ("\n".join(lines) + "\n").encode(), 0o600)
+    return tokens
 
 
 def _admin_token(data_dir: Path) -> str:
-    """The admin token, made once and kept in DATA_DIR/tokens.csv (0600)."""
-    tokens = data_dir / "tokens.csv"
-    if tokens.exists():
-        first = tokens.read_text().splitlines()[0]
-        return first.split(",")[0]
-    token = secrets.token_urlsafe(32)
-    fd = os.open(tokens, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(f'{token},admin,admin,"system:masters"\n')
-    return token
+    return _tokens(data_dir)[ADMIN]
 
 
 def write_kubeconfig(path: Path, *, server: str, ca_file: Path, token: str) -> None:
@@ -127,6 +159,52 @@ async def start(config: ServerConfig) -> APIServer:
     return server
 
 
+def _component_client(config: ServerConfig, server: APIServer, user: str, component: str) -> RESTClient:
+    data_dir = config.data_dir.resolve()
+    host = config.bind_address if config.bind_address not in ("0.0.0.0", "::") else "127.0.0.1"
+    client_config = ClientConfig(
+        server=f"https://{host}:{server.port}",
+        ca_file=str(data_dir / "pki" / "ca.crt"),
+        token=_tokens(data_dir)[user],
+    )
+    return RESTClient(client_config, component=component, qps=50.0, burst=100)
+
+
+def _controller_manager(config: ServerConfig, server: APIServer) -> Coroutine[Any, Any, None]:
+    from kubeling.controllers.base import ControllerOptions
+    from kubeling.controllers.manager import ControllerManagerConfig
+    from kubeling.controllers.manager import run as run_controller_manager
+
+    data_dir = config.data_dir.resolve()
+    options = ControllerOptions(
+        cluster_cidr=config.cluster_cidr,
+        service_cluster_ip_range=config.service_cluster_ip_range,
+        root_ca_file=str(data_dir / "pki" / "ca.crt"),
+        service_account_private_key_file=str(data_dir / "pki" / "sa.key"),
+    )
+    client = _component_client(config, server, CONTROLLER_MANAGER, "kube-controller-manager")
+    manager_config = ControllerManagerConfig(controllers=config.controllers, options=options)
+    return _closing(run_controller_manager(manager_config, client), client)
+
+
+def _scheduler(config: ServerConfig, server: APIServer) -> Coroutine[Any, Any, None] | None:
+    try:
+        from kubeling.scheduler.app import SchedulerConfig
+        from kubeling.scheduler.app import run as run_scheduler
+    except ImportError:
+        log.warning("this kubeling has no scheduler yet")
+        return None
+    client = _component_client(config, server, SCHEDULER, "kube-scheduler")
+    return _closing(run_scheduler(SchedulerConfig(), client), client)
+
+
+async def _closing(work: Coroutine[Any, Any, None], client: RESTClient) -> None:
+    try:
+        await work
+    finally:
+        await client.close()
+
+
 async def run(config: ServerConfig) -> None:
     server = await start(config)
     print(
@@ -137,5 +215,24 @@ async def run(config: ServerConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.stop()
+    components: dict[str, Coroutine[Any, Any, None] | None] = {}
+    if not config.disable_controller_manager:
+        components["controller-manager"] = _controller_manager(config, server)
+    if not config.disable_scheduler:
+        components["scheduler"] = _scheduler(config, server)
+    tasks = [asyncio.create_task(work, name=name) for name, work in components.items() if work is not None]
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper:
+                # A control-plane component ending on its own is a failure: say so and stop.
+                error = None if task.cancelled() else task.exception()
+                log.error("%s stopped: %s", task.get_name(), error or "it returned")
+                raise SystemExit(1)
+    finally:
+        stopper.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(stopper, *tasks, return_exceptions=True)
+        await server.stop()

@@ -18,6 +18,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubelingServer]
 
 
 @pytest.fixture(scope="session")
+def bare_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubelingServer]:
+    """A server with no controllers and no scheduler: tests run the loops they exercise themselves."""
+    instance = KubelingServer(
+        tmp_path_factory.mktemp("kubeling-bare"),
+        extra_args=["--disable-controller-manager", "--disable-scheduler"],
+    ).start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
 def etcd_backed_server(tmp_path_factory: pytest.TempPathFactory, etcd_server) -> Iterator[KubelingServer]:
     """The server on a real etcd (started by the session's etcd fixture)."""
     instance = KubelingServer(

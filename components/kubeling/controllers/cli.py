@@ -1,0 +1,97 @@
+"""``kubeling controller-manager`` flags (upstream's names) bound into :class:`ControllerManagerConfig`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Coroutine
+from typing import Any
+
+from kubeling.flags import add_bool, csv_list, duration
+
+_CONCURRENCY = (
+    "deployment",
+    "replicaset",
+    "rc",
+    "daemonset",
+    "statefulset",
+    "job",
+    "cronjob",
+    "endpoint",
+    "endpointslice",
+    "gc",
+    "namespace",
+    "serviceaccount-token",
+    "resource-quota",
+    "horizontal-pod-autoscaler",
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("controller-manager", help="run the controllers that reconcile the cluster")
+    p.add_argument("--kubeconfig", default=None, help="defaults to in-cluster, then $KUBECONFIG")
+    p.add_argument(
+        "--controllers",
+        type=csv_list,
+        default=["*"],
+        help="'*' enables the defaults, 'foo' enables foo, '-foo' disables foo",
+    )
+    add_bool(p, "--leader-elect", default=True)
+    p.add_argument("--leader-elect-lease-duration", type=duration, default=15.0)
+    p.add_argument("--leader-elect-renew-deadline", type=duration, default=10.0)
+    p.add_argument("--leader-elect-retry-period", type=duration, default=2.0)
+    add_bool(p, "--use-service-account-credentials", default=True)
+    p.add_argument("--kube-api-qps", type=float, default=20.0)
+    p.add_argument("--kube-api-burst", type=int, default=30)
+    p.add_argument("--cluster-cidr", default="10.244.0.0/16")
+    add_bool(p, "--allocate-node-cidrs", default=True)
+    p.add_argument("--node-cidr-mask-size", type=int, default=24)
+    p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
+    p.add_argument("--node-monitor-period", type=duration, default=5.0)
+    p.add_argument("--node-monitor-grace-period", type=duration, default=40.0)
+    p.add_argument("--terminated-pod-gc-threshold", type=int, default=12500)
+    p.add_argument("--root-ca-file", default="", help="CA bundle published as kube-root-ca.crt")
+    p.add_argument("--service-account-private-key-file", default="", help="signs legacy token Secrets")
+    for name in _CONCURRENCY:
+        p.add_argument(f"--concurrent-{name}-syncs", type=int, default=None)
+    p.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
+    from kubeling.controllers.base import ControllerOptions
+    from kubeling.controllers.manager import ControllerManagerConfig, enabled_controllers, run
+
+    try:
+        enabled_controllers(args.controllers)
+    except ValueError as exc:
+        raise SystemExit(f"kubeling controller-manager: --controllers: {exc}") from None
+    concurrency = {
+        name: value
+        for name in _CONCURRENCY
+        if (value := getattr(args, f"concurrent_{name.replace('-', '_')}_syncs")) is not None
+    }
+    options = ControllerOptions(
+        cluster_cidr=args.cluster_cidr,
+        allocate_node_cidrs=args.allocate_node_cidrs,
+        node_cidr_mask_size=args.node_cidr_mask_size,
+        service_cluster_ip_range=args.service_cluster_ip_range,
+        node_monitor_period=args.node_monitor_period,
+        node_monitor_grace_period=args.node_monitor_grace_period,
+        terminated_pod_gc_threshold=args.terminated_pod_gc_threshold,
+        root_ca_file=args.root_ca_file,
+        service_account_private_key_file=args.service_account_private_key_file,
+        concurrent_syncs=concurrency,
+    )
+    return run(
+        ControllerManagerConfig(
+            kubeconfig=args.kubeconfig,
+            controllers=args.controllers,
+            leader_elect=args.leader_elect,
+            leader_elect_lease_duration=args.leader_elect_lease_duration,
+            leader_elect_renew_deadline=args.leader_elect_renew_deadline,
+            leader_elect_retry_period=args.leader_elect_retry_period,
+            use_service_account_credentials=args.use_service_account_credentials,
+            kube_api_qps=args.kube_api_qps,
+            kube_api_burst=args.kube_api_burst,
+            options=options,
+        )
+    )
