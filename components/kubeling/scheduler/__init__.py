@@ -1,0 +1,14 @@
+"""kube-scheduler for kubeling.
+
+- :mod:`resources` — pod requests and node allocatable as integers;
+- :mod:`framework` — Status, PodInfo, NodeInfo, CycleState, plugin protocols;
+- :mod:`matching` — node selector terms, taints and tolerations;
+- :mod:`plugins` — the default profile's filter and score plugins;
+- :mod:`algorithm` — one decision: prefilter, filter (adaptive sampling,
+  round-robin), score, select; FitError messages;
+- :mod:`preemption` — DefaultPreemption's victim selection;
+- :mod:`cache` — NodeInfos with assumed pods; :mod:`queue` — activeQ,
+  backoffQ, unschedulable pods;
+- :mod:`scheduler` — informers, the scheduling loop, binding, failures;
+- :mod:`app` / :mod:`cli` — config, leader election, ``kubeling scheduler``.
+"""

@@ -1,0 +1,24 @@
+"""NodeUnschedulable: cordoned nodes (``spec.unschedulable``) take only pods that tolerate it."""
+
+from __future__ import annotations
+
+from kubeling.scheduler.framework import Code, CycleState, NodeInfo, PodInfo, Status
+from kubeling.scheduler.matching import tolerated
+
+NAME = "NodeUnschedulable"
+REASON = "node(s) were unschedulable"
+_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+
+
+class NodeUnschedulable:
+    name = NAME
+
+    def pre_filter(self, state: CycleState, pod: PodInfo) -> Status | None:
+        return None
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+        if not node.unschedulable:
+            return None
+        if tolerated((pod.pod.get("spec") or {}).get("tolerations") or [], _TAINT):
+            return None
+        return Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, REASON, plugin=NAME)
