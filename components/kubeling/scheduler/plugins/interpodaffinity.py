@@ -91,18 +91,19 @@ class InterPodAffinity:
         return None
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+        # Checked in upstream's order, which decides the reason a node reports.
         data: _FilterState = state[NAME]
         labels = node.labels
-        if data.existing_anti:
-            for key, value in labels.items():
-                if data.existing_anti.get((key, value)):
-                    return Status(Code.UNSCHEDULABLE, EXISTING_ANTI_AFFINITY_REASON, plugin=NAME)
         if pod.affinity and not self._affinity_ok(data, pod.affinity, labels):
             return Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, AFFINITY_REASON, plugin=NAME)
         for term in pod.anti_affinity:
             value = labels.get(term.topology_key)
             if value is not None and data.anti_counts.get((term.topology_key, value)):
                 return Status(Code.UNSCHEDULABLE, ANTI_AFFINITY_REASON, plugin=NAME)
+        if data.existing_anti:
+            for key, value in labels.items():
+                if data.existing_anti.get((key, value)):
+                    return Status(Code.UNSCHEDULABLE, EXISTING_ANTI_AFFINITY_REASON, plugin=NAME)
         return None
 
     @staticmethod
