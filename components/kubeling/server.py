@@ -183,7 +183,8 @@ def _controller_manager(config: ServerConfig, server: APIServer) -> Coroutine[An
         service_account_private_key_file=str(data_dir / "pki" / "sa.key"),
     )
     client = _component_client(config, server, CONTROLLER_MANAGER, "kube-controller-manager")
-    manager_config = ControllerManagerConfig(controllers=config.controllers, options=options)
+    # Health is the server's own /healthz in all-in-one mode: no second port to collide on.
+    manager_config = ControllerManagerConfig(controllers=config.controllers, secure_port=0, options=options)
     return _closing(run_controller_manager(manager_config, client), client)
 
 

@@ -116,6 +116,17 @@ class LeaderElector:
     def get_leader(self) -> str:
         return str(self._observed_spec.get("holderIdentity") or "")
 
+    def check(self, tolerance: float = 20.0) -> str | None:
+        """Health: an error if we lead but have not renewed for lease_duration + tolerance (a hung leader)."""
+        if not self.is_leader():
+            return None
+        stale = self._clock.now() - self._observed_at
+        if stale > self.lease_duration + tolerance:
+            return (
+                f"failed election to renew leadership on lease {self.name} ({stale:.0f}s since last renewal)"
+            )
+        return None
+
     async def run(self) -> None:
         """Campaign, lead until the lease is lost, then return. Cancel to stop (and release)."""
         leading: asyncio.Task[None] | None = None

@@ -42,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_bool(p, "--use-service-account-credentials", default=True)
     p.add_argument("--kube-api-qps", type=float, default=20.0)
     p.add_argument("--kube-api-burst", type=int, default=30)
+    p.add_argument("--bind-address", default="0.0.0.0", help="address of the health endpoints")
+    p.add_argument("--secure-port", type=int, default=10257, help="HTTPS port of /healthz; 0 disables it")
+    p.add_argument("--tls-cert-file", default="")
+    p.add_argument("--tls-private-key-file", default="")
+    p.add_argument("--cert-dir", default="", help="where a self-signed serving pair is kept")
     p.add_argument("--cluster-cidr", default="10.244.0.0/16")
     add_bool(p, "--allocate-node-cidrs", default=True)
     p.add_argument("--node-cidr-mask-size", type=int, default=24)
@@ -92,6 +97,11 @@ def _run(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
             use_service_account_credentials=args.use_service_account_credentials,
             kube_api_qps=args.kube_api_qps,
             kube_api_burst=args.kube_api_burst,
+            bind_address=args.bind_address,
+            secure_port=args.secure_port,
+            tls_cert_file=args.tls_cert_file,
+            tls_private_key_file=args.tls_private_key_file,
+            cert_dir=args.cert_dir,
             options=options,
         )
     )

@@ -25,6 +25,7 @@ from kubeling.client.rest import RESTClient
 from kubeling.controllers.base import ClientSource, Controller, ControllerContext, ControllerOptions
 from kubeling.controllers.credentials import ServiceAccountClients
 from kubeling.controllers.informers import InformerFactory
+from kubeling.health import HealthServer
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,11 @@ class ControllerManagerConfig:
     use_service_account_credentials: bool = True
     kube_api_qps: float = 20.0
     kube_api_burst: int = 30
+    bind_address: str = "0.0.0.0"
+    secure_port: int = 10257  # /healthz, /livez, /readyz over HTTPS; 0 turns serving off
+    tls_cert_file: str = ""
+    tls_private_key_file: str = ""
+    cert_dir: str = ""
     options: ControllerOptions = field(default_factory=ControllerOptions)
 
 
@@ -146,10 +152,8 @@ class ControllerManager:
 
     async def run(self) -> None:
         names = enabled_controllers(self.config.controllers)  # bad --controllers fails before anything starts
-        try:
-            if not self.config.leader_elect:
-                await self._lead(names)
-                return
+        elector: LeaderElector | None = None
+        if self.config.leader_elect:
             elector = LeaderElector(
                 RESTLeaseClient(self.client),
                 "kube-system",
@@ -161,9 +165,23 @@ class ControllerManager:
                 on_started_leading=lambda: self._lead(names),
                 on_new_leader=lambda who: log.info("the controller-manager leader is now %s", who),
             )
+        health = HealthServer(
+            bind_address=self.config.bind_address,
+            port=self.config.secure_port,
+            checks={"leaderElection": elector.check} if elector else {},
+            tls_cert_file=self.config.tls_cert_file,
+            tls_private_key_file=self.config.tls_private_key_file,
+            cert_dir=self.config.cert_dir,
+        )
+        try:
+            await health.start()
+            if elector is None:
+                await self._lead(names)
+                return
             await elector.run()
             log.error("controller-manager lost its lease; stopping")
         finally:
+            await health.stop()
             if self._own_client:
                 await self.client.close()
 

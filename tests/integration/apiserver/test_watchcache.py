@@ -56,7 +56,9 @@ async def test_resume_replays_and_too_old_is_refused(tmp_path: Path) -> None:
         await storage.close()
 
 
-async def test_consistent_list_sees_every_acknowledged_write(etcd_server) -> None:
+async def test_consistent_list_sees_every_acknowledged_write(etcd_factory) -> None:
+    # A private etcd: a kubeling server on the shared one would add its own objects to our namespace.
+    etcd_server = etcd_factory()
     storage = await open_storage(backend="etcd3", etcd_servers=etcd_server.endpoints)
     cache = WatchCache(storage)
     await cache.start()

@@ -25,8 +25,14 @@ NAMESPACES = REGISTRY.by_kind("", "v1", "Namespace")
 Obj = dict[str, Any]
 
 
+# Every namespace also holds the cluster's kube-root-ca.crt ConfigMap; tests
+# select their own objects by this label.
+MINE = "made-by=client-tests"
+
+
 def make_configmap(name: str, **data: str) -> Obj:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
+    metadata = {"name": name, "labels": {"made-by": "client-tests"}}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
 
 
 @pytest.fixture
@@ -82,9 +88,11 @@ async def test_crud_conflict_and_not_found(client: RESTClient, namespace: str) -
 async def test_paged_list(client: RESTClient, namespace: str) -> None:
     for index in range(5):
         await client.create(CONFIGMAPS, make_configmap(f"cm-{index}"), namespace=namespace)
-    first = await client.list(CONFIGMAPS, namespace=namespace, limit=2)
+    first = await client.list(CONFIGMAPS, namespace=namespace, limit=2, label_selector=MINE)
     assert len(first["items"]) == 2 and first["metadata"]["continue"]
-    rest = await client.list(CONFIGMAPS, namespace=namespace, continue_token=first["metadata"]["continue"])
+    rest = await client.list(
+        CONFIGMAPS, namespace=namespace, continue_token=first["metadata"]["continue"], label_selector=MINE
+    )
     names = [i["metadata"]["name"] for i in first["items"] + rest["items"]]
     assert sorted(names) == [f"cm-{i}" for i in range(5)]
 
@@ -125,7 +133,7 @@ class Recorder:
 
 async def test_informer_syncs_and_follows_changes(client: RESTClient, namespace: str) -> None:
     await client.create(CONFIGMAPS, make_configmap("before"), namespace=namespace)
-    informer = Informer(client, CONFIGMAPS, namespace=namespace, page_size=1)
+    informer = Informer(client, CONFIGMAPS, namespace=namespace, page_size=1, label_selector=MINE)
     recorder = Recorder()
     recorder.attach(informer)
     task = asyncio.create_task(informer.run())
@@ -151,7 +159,9 @@ async def test_informer_recovers_after_a_server_restart(tmp_path: Path) -> None:
         async with RESTClient(load_kubeconfig(private.kubeconfig), component="test") as rest:
             await rest.create(CONFIGMAPS, make_configmap("stays"), namespace="default")
             await rest.create(CONFIGMAPS, make_configmap("goes"), namespace="default")
-            informer = Informer(rest, CONFIGMAPS, namespace="default", backoff_base=0.1, backoff_cap=0.5)
+            informer = Informer(
+                rest, CONFIGMAPS, namespace="default", label_selector=MINE, backoff_base=0.1, backoff_cap=0.5
+            )
             recorder = Recorder()
             recorder.attach(informer)
             task = asyncio.create_task(informer.run())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import aiohttp
 import pytest
 
 from kubeling.api.errors import StatusError
@@ -12,7 +13,7 @@ from kubeling.controllers.base import ControllerOptions
 from kubeling.controllers.manager import ControllerManager, ControllerManagerConfig, enabled_controllers
 from kubeling.controllers.resources import CONFIGMAPS, LEASES, NAMESPACES, SERVICEACCOUNTS
 from tests.fixtures.controllers import admin_client, controllers_running, eventually
-from tests.fixtures.server import KubelingServer
+from tests.fixtures.server import KubelingServer, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -73,16 +74,19 @@ async def test_a_standby_controller_manager_takes_over_when_the_leader_dies(
 ) -> None:
     client = admin_client(bare_server)
 
-    def manager() -> ControllerManager:
+    def manager(port: int) -> ControllerManager:
         config = ControllerManagerConfig(
             controllers=["serviceaccount-controller"],
             leader_elect_lease_duration=3.0,
             leader_elect_renew_deadline=2.0,
             leader_elect_retry_period=0.5,
+            bind_address="127.0.0.1",
+            secure_port=port,
         )
         return ControllerManager(config, client)
 
-    first, second = manager(), manager()
+    health_port = free_port()
+    first, second = manager(health_port), manager(0)
     first_task = asyncio.create_task(first.run())
     await asyncio.wait_for(first.running.wait(), 20)
     second_task = asyncio.create_task(second.run())
@@ -91,6 +95,12 @@ async def test_a_standby_controller_manager_takes_over_when_the_leader_dies(
         assert not second.running.is_set(), "two leaders at once"
         lease = await client.get(LEASES, name="kube-controller-manager", namespace="kube-system")
         assert lease["spec"]["holderIdentity"] == first.identity
+        # The leader's health endpoint, as a static pod's liveness probe would see it (HTTPS).
+        async with aiohttp.ClientSession() as session:
+            url = f"https://127.0.0.1:{health_port}/healthz?verbose"
+            async with session.get(url, ssl=False) as answer:
+                assert answer.status == 200
+                assert "[+]leaderElection ok" in await answer.text()
         first_task.cancel()  # a clean stop releases the lease: the standby leads at its next try
         await asyncio.gather(first_task, return_exceptions=True)
         await asyncio.wait_for(second.running.wait(), 10)
