@@ -123,6 +123,7 @@ def _add_server(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--controllers", type=csv_list, default=["*"], help="as controller-manager's --controllers"
     )
+    p.add_argument("--node-monitor-grace-period", type=duration, default=40.0)
     p.add_argument("--disable-controller-manager", action="store_true")
     p.add_argument("--disable-scheduler", action="store_true")
     p.set_defaults(run=_run_server)
@@ -141,6 +142,7 @@ def _run_server(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
             advertise_address=args.advertise_address,
             cluster_cidr=args.cluster_cidr,
             controllers=args.controllers,
+            node_monitor_grace_period=args.node_monitor_grace_period,
             disable_controller_manager=args.disable_controller_manager,
             disable_scheduler=args.disable_scheduler,
         )
@@ -156,6 +158,12 @@ def _add_hollow_node(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--name-prefix", default="hollow-node-")
     p.add_argument("--count", type=int, default=1, help="how many nodes this process simulates")
+    p.add_argument(
+        "--index-offset",
+        type=int,
+        default=0,
+        help="number of the first node (names, pod CIDRs and IPs follow it), to split nodes over processes",
+    )
     p.add_argument("--lease-renew-interval", type=float, default=10.0)
     p.set_defaults(run=_run_hollow_nodes)
 
@@ -168,8 +176,8 @@ async def _run_hollow_nodes(args: argparse.Namespace) -> None:
     from kubeling.client.rest import RESTClient
     from kubeling.kubelet.hollow import HollowNode, HollowNodeConfig
 
-    if not 1 <= args.count <= 65536:
-        raise SystemExit("kubeling hollow-node: --count must be between 1 and 65536")
+    if not 1 <= args.count <= 65536 or not 0 <= args.index_offset <= 65536 - args.count:
+        raise SystemExit("kubeling hollow-node: need 1 <= --count and --index-offset + --count <= 65536")
     client = RESTClient(load_config(args.kubeconfig), component="hollow-node", qps=0)
     nodes = [
         HollowNode(client, HollowNodeConfig(
@@ -178,7 +186,7 @@ async def _run_hollow_nodes(args: argparse.Namespace) -> None:
             node_ip=str(ipaddress.ip_address("10.1.0.0") + i + 1),  # distinct per node
             renew_interval=args.lease_renew_interval,
         ))
-        for i in range(args.count)
+        for i in range(args.index_offset, args.index_offset + args.count)
     ]  # fmt: skip
     runs = [asyncio.create_task(node.run()) for node in nodes]
     stop = asyncio.Event()

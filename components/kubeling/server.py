@@ -45,6 +45,7 @@ class ServerConfig:
     advertise_address: str = ""
     cluster_cidr: str = "10.244.0.0/16"
     controllers: list[str] = field(default_factory=lambda: ["*"])
+    node_monitor_grace_period: float = 40.0
     disable_controller_manager: bool = False
     disable_scheduler: bool = False
 
@@ -179,6 +180,7 @@ def _controller_manager(config: ServerConfig, server: APIServer) -> Coroutine[An
     options = ControllerOptions(
         cluster_cidr=config.cluster_cidr,
         service_cluster_ip_range=config.service_cluster_ip_range,
+        node_monitor_grace_period=config.node_monitor_grace_period,
         root_ca_file=str(data_dir / "pki" / "ca.crt"),
         service_account_private_key_file=str(data_dir / "pki" / "sa.key"),
     )
