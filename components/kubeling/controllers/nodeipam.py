@@ -37,9 +37,10 @@ def node_cidrs(node: Obj) -> list[str]:
     return cidrs
 
 
-def node_event_ref(name: str) -> Obj:
-    """Upstream records node events against a reference whose uid is the node's name."""
-    return {"apiVersion": "v1", "kind": "Node", "name": name, "uid": name}
+def node_event_ref(node: Obj) -> Obj:
+    """Node events name a cluster-scoped reference (they land in the default namespace)."""
+    meta = node["metadata"]
+    return {"apiVersion": "v1", "kind": "Node", "name": meta["name"], "uid": meta.get("uid", "")}
 
 
 class NodeIpamController(Controller):
@@ -131,7 +132,7 @@ class NodeIpamController(Controller):
                 cidrs = self._allocate()
             except CIDRRangeFull:
                 self.recorder.event(
-                    node_event_ref(key),
+                    node_event_ref(node),
                     "Normal",
                     "CIDRNotAvailable",
                     f"Node {key} status is now: CIDRNotAvailable",
@@ -151,7 +152,7 @@ class NodeIpamController(Controller):
                     return None
             else:
                 self.recorder.event(
-                    node_event_ref(key),
+                    node_event_ref(node),
                     "Normal",
                     "CIDRAssignmentFailed",
                     f"Node {key} status is now: CIDRAssignmentFailed",

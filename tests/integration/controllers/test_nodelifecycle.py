@@ -1,0 +1,161 @@
+"""Node lifecycle against a real server: a hollow kubelet stops, its Node goes Unknown and is tainted,
+its pods are evicted as their tolerations say; the kubelet comes back and the taints go."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from kubeling.api.errors import StatusError
+from kubeling.client.rest import RESTClient
+from kubeling.controllers.base import ControllerOptions
+from kubeling.controllers.resources import EVENTS, NAMESPACES, NODES, PODS
+from kubeling.kubelet.hollow import HollowNode
+from tests.fixtures.controllers import admin_client, controllers_running, eventually, hollow_nodes
+from tests.fixtures.server import KubelingServer
+
+pytestmark = pytest.mark.integration
+
+UNREACHABLE = "node.kubernetes.io/unreachable"
+OPTIONS = ControllerOptions(
+    node_monitor_period=0.5, node_monitor_grace_period=4.0, extra={"node_eviction_rate": 100.0}
+)
+
+
+def pod(name: str, node: str, tolerations: list[dict[str, object]] | None = None) -> dict[str, object]:
+    spec: dict[str, object] = {"nodeName": node, "containers": [{"name": "c", "image": "pause"}]}
+    if tolerations is not None:
+        spec["tolerations"] = tolerations
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+
+
+def tolerate_unreachable(seconds: int | None) -> list[dict[str, object]]:
+    toleration: dict[str, object] = {"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute"}
+    if seconds is not None:
+        toleration["tolerationSeconds"] = seconds
+    return [toleration]
+
+
+def condition(obj: dict[str, object], kind: str) -> dict[str, object] | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:  # type: ignore[union-attr]
+        if cond["type"] == kind:
+            return cond
+    return None
+
+
+@contextlib.asynccontextmanager
+async def hollow_node_again(client: RESTClient, node: HollowNode) -> AsyncIterator[HollowNode]:
+    """The same node's kubelet started anew (it re-registers and posts Ready)."""
+    revived = HollowNode(client, node.config)
+    task = asyncio.create_task(revived.run())
+    try:
+        yield revived
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.slow
+async def test_a_dead_kubelet_taints_its_node_and_evicts_pods_by_toleration(
+    bare_server: KubelingServer,
+) -> None:
+    client = admin_client(bare_server)
+    suffix = uuid.uuid4().hex[:6]
+    dead, alive = f"nlc-dead-{suffix}", f"nlc-alive-{suffix}"
+    zone = {"topology.kubernetes.io/zone": f"zone-{suffix}"}  # a zone of our own: others' nodes don't count
+    namespace = f"nlc-{suffix}"
+    await client.create(NAMESPACES, {"metadata": {"name": namespace}})
+    try:
+        async with hollow_nodes(bare_server, [dead, alive], labels={dead: zone, alive: zone}) as nodes:
+            bodies = [
+                pod("intolerant", dead),
+                pod("two-seconds", dead, tolerate_unreachable(2)),
+                pod("forever", dead, tolerate_unreachable(None)),
+                pod("elsewhere", alive),
+            ]
+            for body in bodies:
+                await client.create(PODS, body, namespace=namespace)
+
+            async def running() -> bool:
+                pods = (await client.list(PODS, namespace=namespace))["items"]
+                return len(pods) == 4 and all(p["status"].get("phase") == "Running" for p in pods)
+
+            await eventually(running, timeout=30)
+            async with controllers_running(bare_server, ["node-lifecycle-controller"], OPTIONS):
+                await asyncio.sleep(1.5)  # healthy nodes stay untainted past a few monitor periods
+                assert not (await client.get(NODES, name=alive))["spec"].get("taints")
+                assert not (await client.get(NODES, name=dead))["spec"].get("taints")
+
+                await nodes[dead].stop()  # its Lease is not renewed any more
+
+                async def tainted() -> dict[str, object] | None:
+                    node = await client.get(NODES, name=dead)
+                    taints = {(t["key"], t["effect"]) for t in node["spec"].get("taints") or []}
+                    wanted = {(UNREACHABLE, "NoExecute"), (UNREACHABLE, "NoSchedule")}
+                    return node if wanted <= taints else None
+
+                node = await eventually(tainted, timeout=30)
+                tainted_at = asyncio.get_running_loop().time()
+                ready = condition(node, "Ready")
+                assert ready is not None
+                assert (ready["status"], ready["reason"], ready["message"]) == (
+                    "Unknown",
+                    "NodeStatusUnknown",
+                    "Kubelet stopped posting node status.",
+                )
+                assert condition(node, "MemoryPressure")["status"] == "Unknown"  # type: ignore[index]
+
+                async def deleted(name: str) -> dict[str, object] | None:
+                    try:
+                        current = await client.get(PODS, name=name, namespace=namespace)
+                    except StatusError as exc:
+                        return {"gone": True} if exc.code == 404 else None
+                    return current if current["metadata"].get("deletionTimestamp") else None
+
+                intolerant = await eventually(lambda: deleted("intolerant"), timeout=15)
+                target = condition(intolerant, "DisruptionTarget")
+                assert target is not None and target["reason"] == "DeletionByTaintManager"
+                if asyncio.get_running_loop().time() - tainted_at < 1.0:  # still tolerated
+                    assert await deleted("two-seconds") is None
+                await eventually(lambda: deleted("two-seconds"), timeout=15)
+                assert asyncio.get_running_loop().time() - tainted_at >= 1.5  # waited for its toleration
+
+                forever = await client.get(PODS, name="forever", namespace=namespace)
+                assert not forever["metadata"].get("deletionTimestamp")
+                assert condition(forever, "Ready")["status"] == "False"  # type: ignore[index]  # MarkPodsNotReady
+                elsewhere = await client.get(PODS, name="elsewhere", namespace=namespace)
+                assert condition(elsewhere, "Ready")["status"] == "True"  # type: ignore[index]
+                assert not (await client.get(NODES, name=alive))["spec"].get("taints")
+
+                events = (await client.list(EVENTS, namespace=namespace))["items"]
+                assert any(
+                    e["reason"] == "TaintManagerEviction" and e["involvedObject"]["name"] == "intolerant"
+                    for e in events
+                )
+
+                # The kubelet comes back: Ready again, the taints go.
+                async with hollow_node_again(client, nodes[dead]):
+
+                    async def untainted() -> bool:
+                        node = await client.get(NODES, name=dead)
+                        ready = condition(node, "Ready") or {}
+                        return not node["spec"].get("taints") and ready.get("status") == "True"
+
+                    await eventually(untainted, timeout=30)
+                    assert not (await client.get(PODS, name="forever", namespace=namespace))["metadata"].get(
+                        "deletionTimestamp"
+                    )
+    finally:
+        for name in (dead, alive):
+            with contextlib.suppress(StatusError):
+                await client.delete(NODES, name=name)
+        for body in ("intolerant", "two-seconds", "forever", "elsewhere"):
+            with contextlib.suppress(StatusError):
+                await client.delete(PODS, name=body, namespace=namespace, grace_period_seconds=0)
+        with contextlib.suppress(StatusError):
+            await client.delete(NAMESPACES, name=namespace)
+        await client.close()
