@@ -18,6 +18,7 @@ Failure yields a :class:`FitError` whose ``message()`` is upstream's
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 from collections.abc import Sequence
@@ -193,16 +194,21 @@ class Algorithm:
         statuses: dict[str, Status] = {}
         start = self.next_start_index % total
         nominated = self.nominated
+        checks = [plugin.filter for plugin in active]
+        single = checks[0] if len(checks) == 1 and not nominated else None
         evaluated = 0
-        for offset in range(total):
-            node = nodes[(start + offset) % total]
+        # Walk nodes[start:] then nodes[:start] without modular arithmetic per node.
+        for node in itertools.chain(itertools.islice(nodes, start, None), itertools.islice(nodes, start)):
             evaluated += 1
-            target = self._with_nominated(pod, node) if nominated and node.name in nominated else node
-            status = None
-            for plugin in active:
-                status = plugin.filter(state, pod, target)
-                if status is not None:
-                    break
+            if single is not None:
+                status = single(state, pod, node)  # the common case: one filter left after PreFilter
+            else:
+                target = self._with_nominated(pod, node) if nominated and node.name in nominated else node
+                status = None
+                for check in checks:
+                    status = check(state, pod, target)
+                    if status is not None:
+                        break
             if status is None:
                 feasible.append(node)
                 if len(feasible) >= wanted:
@@ -217,12 +223,15 @@ class Algorithm:
         for plugin in self.scores:
             if plugin.pre_score(state, pod, feasible) is not None:
                 continue  # Skip: the plugin has nothing to say about this pod
-            score = plugin.score
-            scores = [score(state, pod, node) for node in feasible]
+            batch = getattr(plugin, "score_nodes", None)
+            if batch is not None:
+                scores = batch(state, pod, feasible)
+            else:
+                score = plugin.score
+                scores = [score(state, pod, node) for node in feasible]
             plugin.normalize(state, pod, scores)
             weight = plugin.weight
-            for i, value in enumerate(scores):
-                totals[i] += value * weight
+            totals = [t + v * weight for t, v in zip(totals, scores, strict=True)]
         return totals
 
     def _select(self, feasible: list[NodeInfo], totals: list[int]) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from kubeling.scheduler.framework import NodeInfo, PodInfo
+from kubeling.scheduler.framework import NODE_FLAGS, NodeInfo, PodInfo, node_flags
 
 Obj = dict[str, Any]
 
@@ -36,6 +36,8 @@ class Cache:
         self._assumed: set[str] = set()
         self._namespace_labels = namespace_labels or (lambda _ns: {})
         self._priority_of = priority_of
+        self._flags: dict[str, tuple[bool, ...]] = {}  # node -> its node_flags()
+        self._counts = dict.fromkeys(NODE_FLAGS, 0)
 
     # -- ClusterView -------------------------------------------------------------
 
@@ -48,6 +50,22 @@ class Cache:
 
     def namespace_labels(self, namespace: str) -> dict[str, str]:
         return self._namespace_labels(namespace)
+
+    def count(self, flag: str) -> int:
+        return self._counts[flag]
+
+    def _refresh(self, info: NodeInfo) -> None:
+        """Keep the per-flag node counts right after ``info`` changed."""
+        old = self._flags.get(info.name)
+        new = node_flags(info) if info.name in self._nodes else None
+        if old == new:
+            return
+        for i, flag in enumerate(NODE_FLAGS):
+            self._counts[flag] += (new[i] if new else 0) - (old[i] if old else 0)
+        if new is None:
+            del self._flags[info.name]
+        else:
+            self._flags[info.name] = new
 
     def __len__(self) -> int:
         return len(self._schedulable)
@@ -67,6 +85,7 @@ class Cache:
             if info.node is None:
                 self._schedulable.append(info)
             info.set_node(node)
+        self._refresh(info)
         return info
 
     update_node = add_node
@@ -81,6 +100,7 @@ class Cache:
             info.node = None  # keep the pods' accounting until they are deleted
         else:
             del self._nodes[name]
+        self._refresh(info)
 
     # -- pods --------------------------------------------------------------------
 
@@ -94,9 +114,11 @@ class Cache:
         """Count the pod on ``node_name`` before its binding is written."""
         if info.key in self._pod_nodes:
             raise ValueError(f"pod {info.key} is already in the cache")
-        self._node_for(node_name).add_pod(info)
+        node = self._node_for(node_name)
+        node.add_pod(info)
         self._pod_nodes[info.key] = node_name
         self._assumed.add(info.key)
+        self._refresh(node)
 
     def forget_pod(self, key: str) -> None:
         """Undo an assumption (the binding failed)."""
@@ -115,8 +137,10 @@ class Cache:
         self._assumed.discard(info.key)
         if info.key in self._pod_nodes:
             self._remove(info.key)
-        self._node_for(node_name).add_pod(info)
+        node = self._node_for(node_name)
+        node.add_pod(info)
         self._pod_nodes[info.key] = node_name
+        self._refresh(node)
 
     update_pod = add_pod
 
@@ -134,6 +158,7 @@ class Cache:
         info.remove_pod(key)
         if info.node is None and not info.pods:
             del self._nodes[node_name]
+        self._refresh(info)
 
     def pod_node(self, key: str) -> str | None:
         return self._pod_nodes.get(key)

@@ -20,6 +20,7 @@ Plugins keep per-cycle data in the :class:`CycleState` under their own key.
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -28,6 +29,8 @@ from kubeling.scheduler.resources import Resource, pod_requests, quantity_value
 
 Obj = dict[str, Any]
 MAX_NODE_SCORE = 100
+# One counter for every NodeInfo (clones too), so a generation names exactly one state of one node.
+_generations = itertools.count(1)
 
 
 class Code(enum.IntEnum):
@@ -145,7 +148,11 @@ class PodInfo:
         "preferred_affinity",
         "preferred_anti_affinity",
         "priority",
+        "req_cpu",
+        "req_mem",
         "requests",
+        "simple_requests",
+        "spread_constraints",
         "start_time",
         "uid",
     )
@@ -161,6 +168,11 @@ class PodInfo:
         self.labels: dict[str, str] = meta.get("labels") or {}
         self.priority = int(spec.get("priority") or 0) if priority is None else priority
         self.requests: Resource = pod_requests(pod)
+        # Flat copies for the hot loops; "simple" = only cpu/memory, the common case.
+        self.req_cpu = self.requests.milli_cpu
+        self.req_mem = self.requests.memory
+        self.simple_requests = not self.requests.ephemeral and not self.requests.scalars
+        self.spread_constraints: list[Obj] = spec.get("topologySpreadConstraints") or []
         if _has_all_requests(spec):
             self.non0_cpu, self.non0_mem = self.requests.milli_cpu, self.requests.memory
         else:
@@ -196,7 +208,12 @@ class NodeInfo:
     """One node as the scheduler sees it: the Node plus the pods on it (bound or assumed)."""
 
     __slots__ = (
+        "alloc_cpu",
+        "alloc_mem",
         "allocatable",
+        "free_cpu",
+        "free_mem",
+        "free_pods",
         "generation",
         "image_sizes",
         "labels",
@@ -231,6 +248,8 @@ class NodeInfo:
         self.pods_with_required_anti_affinity: dict[str, PodInfo] = {}
         self.used_ports: dict[tuple[str, int], set[str]] = {}
         self.generation = 0
+        self.alloc_cpu = self.alloc_mem = 0
+        self.free_cpu = self.free_mem = self.free_pods = 0
         if node is not None:
             self.set_node(node)
 
@@ -249,7 +268,8 @@ class NodeInfo:
         for image in status.get("images") or []:
             for name in image.get("names") or []:
                 self.image_sizes[name] = int(image.get("sizeBytes") or 0)
-        self.generation += 1
+        self._refresh_free()
+        self.generation = next(_generations)
 
     def add_pod(self, info: PodInfo) -> None:
         self.pods[info.key] = info
@@ -280,7 +300,16 @@ class NodeInfo:
                 owners.discard(ip)
                 if not owners:
                     del self.used_ports[(protocol, port)]
-        self.generation += 1
+        self._refresh_free()
+        self.generation = next(_generations)
+
+    def _refresh_free(self) -> None:
+        # What is left, kept flat so the filter and score loops read one attribute per resource.
+        self.alloc_cpu = self.allocatable.milli_cpu
+        self.alloc_mem = self.allocatable.memory
+        self.free_cpu = self.alloc_cpu - self.requested.milli_cpu
+        self.free_mem = self.alloc_mem - self.requested.memory
+        self.free_pods = self.allocatable.pods - len(self.pods)
 
     def clone(self) -> NodeInfo:
         """A copy whose pod set can change (preemption dry runs) without touching this one."""
@@ -299,6 +328,7 @@ class NodeInfo:
         copy.pods_with_required_anti_affinity = dict(self.pods_with_required_anti_affinity)
         copy.used_ports = {k: set(v) for k, v in self.used_ports.items()}
         copy.generation = self.generation
+        copy._refresh_free()
         return copy
 
     def __repr__(self) -> str:
@@ -313,6 +343,34 @@ class ClusterView(Protocol):
     def get(self, name: str) -> NodeInfo | None: ...
 
     def namespace_labels(self, namespace: str) -> dict[str, str]: ...
+
+    def count(self, flag: str) -> int:
+        """How many nodes have ``flag`` (see :data:`NODE_FLAGS`): lets plugins skip in O(1)."""
+        ...
+
+
+# Per-node facts the cache counts, so a plugin can tell at once that no node needs it.
+NODE_FLAGS = (
+    "unschedulable",  # spec.unschedulable
+    "filter_taints",  # NoSchedule / NoExecute taints
+    "prefer_taints",  # PreferNoSchedule taints
+    "images",  # status.images reported
+    "affinity_pods",  # holds pods with any pod (anti-)affinity
+    "anti_affinity_pods",  # holds pods with required anti-affinity
+)
+
+
+def node_flags(node: NodeInfo) -> tuple[bool, ...]:
+    if node.node is None:
+        return (False,) * len(NODE_FLAGS)
+    return (
+        node.unschedulable,
+        any(t.get("effect") in ("NoSchedule", "NoExecute") for t in node.taints),
+        node.prefer_no_schedule_taints,
+        bool(node.image_sizes),
+        bool(node.pods_with_affinity),
+        bool(node.pods_with_required_anti_affinity),
+    )
 
 
 class FilterPlugin(Protocol):

@@ -84,8 +84,11 @@ class Scheduler:
         scheduler_name: str = DEFAULT_SCHEDULER_NAME,
         percentage_of_nodes_to_score: int = 0,
         recorder: EventRecorder | None = None,
+        max_concurrent_binds: int = 64,
     ) -> None:
         self.client = client
+        # Bindings run beside scheduling but share one connection pool: cap how many are in flight.
+        self._bind_slots = asyncio.Semaphore(max_concurrent_binds)
         self.scheduler_name = scheduler_name
         self.nodes = Informer(client, NODES)
         self.pods = Informer(client, PODS, field_selector="status.phase!=Succeeded,status.phase!=Failed")
@@ -323,9 +326,10 @@ class Scheduler:
             "target": {"apiVersion": "v1", "kind": "Node", "name": node},
         }
         try:
-            await self.client.create(
-                PODS, binding, namespace=pod_info.namespace, name=pod_info.name, subresource="binding"
-            )
+            async with self._bind_slots:
+                await self.client.create(
+                    PODS, binding, namespace=pod_info.namespace, name=pod_info.name, subresource="binding"
+                )
         except Exception as exc:
             self.stats.bind_errors += 1
             log.info("binding %s to %s failed: %s", info.key, node, exc)

@@ -18,11 +18,11 @@ def default_plugins(cluster: ClusterView) -> tuple[list[FilterPlugin], list[Scor
     """Filters in upstream's order (cheap, node-local ones first) and weighted scores."""
     fit = NodeResourcesFit()
     affinity = NodeAffinity()
-    taints = TaintToleration()
+    taints = TaintToleration(cluster)
     pod_affinity = InterPodAffinity(cluster)
     spread = PodTopologySpread(cluster)
     filters: list[FilterPlugin] = [
-        NodeUnschedulable(),
+        NodeUnschedulable(cluster),
         NodeName(),
         taints,
         affinity,

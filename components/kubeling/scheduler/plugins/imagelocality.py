@@ -40,7 +40,7 @@ class ImageLocality:
         self.cluster = cluster
 
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> Status | None:
-        if not any(node.image_sizes for node in nodes):
+        if not self.cluster.count("images") or not any(node.image_sizes for node in nodes):
             return SKIP
         spec = pod.pod.get("spec") or {}
         images = [

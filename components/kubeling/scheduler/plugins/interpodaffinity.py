@@ -62,10 +62,11 @@ class InterPodAffinity:
     # -- filter ----------------------------------------------------------------
 
     def pre_filter(self, state: CycleState, pod: PodInfo) -> Status | None:
-        nodes = list(self.cluster.node_infos())
-        with_anti = [n for n in nodes if n.pods_with_required_anti_affinity]
-        if not pod.affinity and not pod.anti_affinity and not with_anti:
+        anywhere = self.cluster.count("anti_affinity_pods")
+        if not pod.affinity and not pod.anti_affinity and not anywhere:
             return SKIP
+        nodes = list(self.cluster.node_infos())
+        with_anti = [n for n in nodes if n.pods_with_required_anti_affinity] if anywhere else []
         labels_of = self.cluster.namespace_labels
         result = _FilterState()
         for node in with_anti:
@@ -124,9 +125,9 @@ class InterPodAffinity:
 
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> Status | None:
         has_preferred = bool(pod.preferred_affinity or pod.preferred_anti_affinity)
-        all_nodes = list(self.cluster.node_infos())
-        if not has_preferred and not any(n.pods_with_affinity for n in all_nodes):
+        if not has_preferred and not self.cluster.count("affinity_pods"):
             return SKIP
+        all_nodes = list(self.cluster.node_infos())
         labels_of = self.cluster.namespace_labels
         scores: Counter[Pair] = Counter()
         for node in all_nodes:

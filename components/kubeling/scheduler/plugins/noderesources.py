@@ -12,6 +12,8 @@ pods that request neither.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kubeling.scheduler.framework import MAX_NODE_SCORE, SKIP, Code, CycleState, NodeInfo, PodInfo, Status
 
 FIT = "NodeResourcesFit"
@@ -40,18 +42,19 @@ class NodeResourcesFit:
     name = FIT
     weight = 1
 
+    def __init__(self) -> None:
+        self._memo = ScoreMemo()
+
     def pre_filter(self, state: CycleState, pod: PodInfo) -> Status | None:
         return None
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
-        # Inline fast path for the common case; insufficient() builds the reasons.
-        allocatable, requested, want = node.allocatable, node.requested, pod.requests
+        # Fast path for cpu/memory-only pods on flat fields; insufficient() builds the reasons.
         if (
-            len(node.pods) < allocatable.pods
-            and allocatable.milli_cpu >= want.milli_cpu + requested.milli_cpu
-            and allocatable.memory >= want.memory + requested.memory
-            and (not want.ephemeral or allocatable.ephemeral >= want.ephemeral + requested.ephemeral)
-            and not want.scalars
+            pod.simple_requests
+            and node.free_pods > 0
+            and node.free_cpu >= pod.req_cpu
+            and node.free_mem >= pod.req_mem
         ):
             return None
         reasons = insufficient(pod, node)
@@ -69,6 +72,25 @@ class NodeResourcesFit:
         mem = (mem_cap - mem_req) * MAX_NODE_SCORE // mem_cap if mem_cap and mem_req <= mem_cap else 0
         return (cpu + mem) // 2
 
+    def score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+        """``score`` for many nodes, memoized per node generation (see :class:`ScoreMemo`)."""
+        return self._memo.scores(pod.non0_cpu, pod.non0_mem, nodes, self._least_allocated)
+
+    @staticmethod
+    def _least_allocated(n: NodeInfo, pod_cpu: int, pod_mem: int) -> int:
+        cpu_req, mem_req = n.non0_cpu + pod_cpu, n.non0_mem + pod_mem
+        cpu = (
+            (n.alloc_cpu - cpu_req) * MAX_NODE_SCORE // n.alloc_cpu
+            if n.alloc_cpu and cpu_req <= n.alloc_cpu
+            else 0
+        )
+        mem = (
+            (n.alloc_mem - mem_req) * MAX_NODE_SCORE // n.alloc_mem
+            if n.alloc_mem and mem_req <= n.alloc_mem
+            else 0
+        )
+        return (cpu + mem) >> 1
+
     def normalize(self, state: CycleState, pod: PodInfo, scores: list[int]) -> None:
         return None
 
@@ -76,6 +98,9 @@ class NodeResourcesFit:
 class BalancedAllocation:
     name = BALANCED
     weight = 1
+
+    def __init__(self) -> None:
+        self._memo = ScoreMemo()
 
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> Status | None:
         if not pod.requests.milli_cpu and not pod.requests.memory:
@@ -91,5 +116,53 @@ class BalancedAllocation:
         std = abs(cpu - mem) / 2
         return int((1 - std) * MAX_NODE_SCORE)
 
+    def score_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+        return self._memo.scores(pod.req_cpu, pod.req_mem, nodes, self._balanced)
+
     def normalize(self, state: CycleState, pod: PodInfo, scores: list[int]) -> None:
         return None
+
+    @staticmethod
+    def _balanced(n: NodeInfo, pod_cpu: int, pod_mem: int) -> int:
+        if not n.alloc_cpu or not n.alloc_mem:
+            return 0
+        cpu = (n.alloc_cpu - n.free_cpu + pod_cpu) / n.alloc_cpu
+        mem = (n.alloc_mem - n.free_mem + pod_mem) / n.alloc_mem
+        cpu = cpu if cpu < 1.0 else 1.0
+        mem = mem if mem < 1.0 else 1.0
+        return int((1 - abs(cpu - mem) / 2) * MAX_NODE_SCORE)
+
+
+class ScoreMemo:
+    """Scores that depend only on (node state, pod requests), remembered per node generation.
+
+    Between two cycles only the node that took the last pod changes, so for
+    pods of one shape nearly every score is a dict hit.  A different shape
+    starts a fresh table (a few shapes are kept).
+    """
+
+    MAX_SHAPES = 8
+
+    def __init__(self) -> None:
+        self._tables: dict[tuple[int, int], dict[str, tuple[int, int]]] = {}
+
+    def scores(
+        self, pod_cpu: int, pod_mem: int, nodes: list[NodeInfo], compute: Callable[[NodeInfo, int, int], int]
+    ) -> list[int]:
+        table = self._tables.get((pod_cpu, pod_mem))
+        if table is None:
+            if len(self._tables) >= self.MAX_SHAPES:
+                self._tables.clear()
+            table = self._tables[(pod_cpu, pod_mem)] = {}
+        result = []
+        append = result.append
+        get = table.get
+        for n in nodes:
+            hit = get(n.name)
+            if hit is not None and hit[0] == n.generation:
+                append(hit[1])
+            else:
+                value = compute(n, pod_cpu, pod_mem)
+                table[n.name] = (n.generation, value)
+                append(value)
+        return result

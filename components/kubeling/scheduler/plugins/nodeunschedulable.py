@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubeling.scheduler.framework import Code, CycleState, NodeInfo, PodInfo, Status
+from kubeling.scheduler.framework import SKIP, ClusterView, Code, CycleState, NodeInfo, PodInfo, Status
 from kubeling.scheduler.matching import tolerated
 
 NAME = "NodeUnschedulable"
@@ -13,7 +13,13 @@ _TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
 class NodeUnschedulable:
     name = NAME
 
+    def __init__(self, cluster: ClusterView | None = None) -> None:
+        self.cluster = cluster
+
     def pre_filter(self, state: CycleState, pod: PodInfo) -> Status | None:
+        # No cordoned node anywhere: the per-node check cannot reject, so skip it.
+        if self.cluster is not None and not self.cluster.count("unschedulable"):
+            return SKIP
         return None
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:

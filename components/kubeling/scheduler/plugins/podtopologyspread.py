@@ -60,7 +60,9 @@ class Constraint:
 
 
 def constraints(pod: PodInfo, when: str) -> list[Constraint]:
-    raw = (pod.pod.get("spec") or {}).get("topologySpreadConstraints") or []
+    raw = pod.spread_constraints
+    if not raw:
+        return []
     return [Constraint(c, pod) for c in raw if (c.get("whenUnsatisfiable") or "DoNotSchedule") == when]
 
 

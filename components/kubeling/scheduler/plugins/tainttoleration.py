@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from kubeling.scheduler.framework import (
     SKIP,
+    ClusterView,
     Code,
     CycleState,
     NodeInfo,
@@ -27,7 +28,12 @@ class TaintToleration:
     name = NAME
     weight = 3
 
+    def __init__(self, cluster: ClusterView | None = None) -> None:
+        self.cluster = cluster
+
     def pre_filter(self, state: CycleState, pod: PodInfo) -> Status | None:
+        if self.cluster is not None and not self.cluster.count("filter_taints"):
+            return SKIP  # no node has a NoSchedule/NoExecute taint
         return None
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
@@ -39,6 +45,8 @@ class TaintToleration:
         return Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, REASON, plugin=NAME)
 
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> Status | None:
+        if self.cluster is not None and not self.cluster.count("prefer_taints"):
+            return SKIP
         if not any(node.prefer_no_schedule_taints for node in nodes):
             return SKIP
         tolerations = (pod.pod.get("spec") or {}).get("tolerations") or []
