@@ -142,6 +142,21 @@ class Algorithm:
                 return status
         return None
 
+    @staticmethod
+    def update_pod(
+        active: Sequence[FilterPlugin],
+        state: CycleState,
+        pod: PodInfo,
+        other: PodInfo,
+        node: NodeInfo,
+        sign: int,
+    ) -> None:
+        """Run the PreFilter extensions: ``other`` was added to (+1) or removed from (-1) ``node``."""
+        for plugin in active:
+            update = getattr(plugin, "update_pod", None)
+            if update is not None:
+                update(state, pod, other, node, sign)
+
     def _with_nominated(self, pod: PodInfo, node: NodeInfo) -> NodeInfo:
         nominated = self.nominated.get(node.name)
         if not nominated:

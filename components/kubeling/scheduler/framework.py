@@ -69,10 +69,14 @@ SKIP = Status(Code.SKIP)
 
 
 class CycleState(dict[str, Any]):
-    """Per-cycle plugin data, keyed by plugin; cloned (shallowly) for preemption dry runs."""
+    """Per-cycle plugin data, keyed by plugin; cloned for preemption dry runs.
+
+    Values with a ``clone()`` method (state that PreFilter extensions change)
+    are copied; everything else is shared, being read-only after PreFilter.
+    """
 
     def clone(self) -> CycleState:
-        return CycleState(self)
+        return CycleState({k: v.clone() if hasattr(v, "clone") else v for k, v in self.items()})
 
 
 class AffinityTerm:
@@ -379,6 +383,18 @@ class FilterPlugin(Protocol):
     def pre_filter(self, state: CycleState, pod: PodInfo) -> Status | None: ...
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None: ...
+
+
+class PreFilterExtensions(Protocol):
+    """Optional on filter plugins whose PreFilter state counts other pods (upstream's AddPod/RemovePod).
+
+    Preemption's dry runs take pods off a node (and put some back); these
+    keep the counted state in step, ``sign`` being +1 (added) or -1 (removed).
+    """
+
+    def update_pod(
+        self, state: CycleState, pod: PodInfo, other: PodInfo, node: NodeInfo, sign: int
+    ) -> None: ...
 
 
 class ScorePlugin(Protocol):

@@ -123,12 +123,15 @@ def select_victims(
 ) -> Candidate | None:
     pod = error.pod
     trial = node.clone()
+    state = error.state.clone()
+    active = error.active_filters
     lower = [p for p in trial.pods.values() if p.priority < pod.priority]
     if not lower:
         return None
     for victim in lower:
         trial.remove_pod(victim.key)
-    if algorithm.run_filters(error.active_filters, error.state, pod, trial) is not None:
+        algorithm.update_pod(active, state, pod, victim, trial, -1)
+    if algorithm.run_filters(active, state, pod, trial) is not None:
         return None
     lower.sort(key=_importance_key)
     violating, fine = split_by_pdb(lower, budgets)
@@ -136,9 +139,11 @@ def select_victims(
 
     def reprieve(victim: PodInfo) -> bool:
         trial.add_pod(victim)
-        if algorithm.run_filters(error.active_filters, error.state, pod, trial) is None:
+        algorithm.update_pod(active, state, pod, victim, trial, 1)
+        if algorithm.run_filters(active, state, pod, trial) is None:
             return True
         trial.remove_pod(victim.key)
+        algorithm.update_pod(active, state, pod, victim, trial, -1)
         candidate.victims.append(victim)
         return False
 

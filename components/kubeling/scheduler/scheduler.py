@@ -2,7 +2,8 @@
 
 What runs where (one event loop):
 
-- informer tasks (nodes, pods, namespaces, PodDisruptionBudgets and, when
+- informer tasks (nodes, pods, namespaces, PodDisruptionBudgets, the
+  Services and workloads whose selectors drive default spreading and, when
   readable, PriorityClasses) call handlers that only update the cache and
   the queue: pending pods go into the queue, bound pods into the cache (which
   confirms assumed ones), and cluster changes move parked pods back;
@@ -27,10 +28,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubeling.api.errors import StatusError
+from kubeling.api.selectors import LabelSelector, Requirement, label_selector_from_dict
 from kubeling.client.events import NORMAL, WARNING, EventRecorder, RESTEventSink
 from kubeling.client.informer import Informer
 from kubeling.client.paths import StaticResource
 from kubeling.client.rest import RESTClient
+from kubeling.client.store import BY_NAMESPACE
 from kubeling.scheduler import queue as q
 from kubeling.scheduler.algorithm import Algorithm, FitError
 from kubeling.scheduler.cache import Cache
@@ -46,6 +49,10 @@ NODES = StaticResource("", "v1", "nodes", namespaced=False)
 NAMESPACES = StaticResource("", "v1", "namespaces", namespaced=False)
 PDBS = StaticResource("policy", "v1", "poddisruptionbudgets")
 PRIORITY_CLASSES = StaticResource("scheduling.k8s.io", "v1", "priorityclasses", namespaced=False)
+SERVICES = StaticResource("", "v1", "services")
+REPLICATION_CONTROLLERS = StaticResource("", "v1", "replicationcontrollers")
+REPLICA_SETS = StaticResource("apps", "v1", "replicasets")
+STATEFUL_SETS = StaticResource("apps", "v1", "statefulsets")
 DEFAULT_SCHEDULER_NAME = "default-scheduler"
 
 
@@ -72,6 +79,10 @@ def _key(pod: Obj) -> str:
     return f"{meta.get('namespace') or 'default'}/{meta['name']}"
 
 
+def _gated(pod: Obj) -> bool:
+    return bool((pod.get("spec") or {}).get("schedulingGates"))
+
+
 def _terminal(pod: Obj) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
@@ -96,9 +107,14 @@ class Scheduler:
         self.pdbs = Informer(client, PDBS)
         self.priority_classes = Informer(client, PRIORITY_CLASSES)
         self._read_priority_classes = True
+        # Selectors of these make PodTopologySpread's system-default constraints.
+        self.selecting = [
+            Informer(client, resource)
+            for resource in (SERVICES, REPLICATION_CONTROLLERS, REPLICA_SETS, STATEFUL_SETS)
+        ]
         self.cache = Cache(namespace_labels=self._namespace_labels, priority_of=self.priority_of)
         self.queue = q.SchedulingQueue(priority_of=self.priority_of)
-        filters, scores = default_plugins(self.cache)
+        filters, scores = default_plugins(self.cache, self.default_selector)
         self.algorithm = Algorithm(filters, scores, percentage_of_nodes_to_score=percentage_of_nodes_to_score)
         self.recorder = recorder or EventRecorder(RESTEventSink(client), DEFAULT_SCHEDULER_NAME)
         self.stats = Stats()
@@ -128,6 +144,29 @@ class Scheduler:
                 return int(pc.get("value") or 0)
         return 0
 
+    def default_selector(self, pod: PodInfo) -> LabelSelector | None:
+        """Upstream's DefaultSelector: selectors of the Services, RCs, RSs, StatefulSets selecting the pod."""
+        requirements: list[Requirement] = []
+        services, controllers, replica_sets, stateful_sets = (i.store for i in self.selecting)
+        for store in (services, controllers):
+            for obj in store.by_index(BY_NAMESPACE, pod.namespace):
+                plain = (obj.get("spec") or {}).get("selector") or {}
+                if plain and all(pod.labels.get(k) == v for k, v in plain.items()):
+                    requirements += label_selector_from_dict({"matchLabels": plain}).requirements
+        for store in (replica_sets, stateful_sets):
+            for obj in store.by_index(BY_NAMESPACE, pod.namespace):
+                raw = (obj.get("spec") or {}).get("selector")
+                if not raw:
+                    continue
+                selector = label_selector_from_dict(raw)
+                if not selector.empty and selector.matches(pod.labels):
+                    requirements += selector.requirements
+        if not requirements:
+            return None
+        return LabelSelector(
+            tuple(sorted(set(requirements), key=lambda r: (r.key, r.operator.value, r.values)))
+        )
+
     def responsible_for(self, pod: Obj) -> bool:
         return ((pod.get("spec") or {}).get("schedulerName") or DEFAULT_SCHEDULER_NAME) == self.scheduler_name
 
@@ -151,7 +190,7 @@ class Scheduler:
                 self.cache.add_pod(pod)
                 self.queue.move_on_event(q.ASSIGNED_POD_ADD)
             return
-        if self.responsible_for(pod) and not pod["metadata"].get("deletionTimestamp"):
+        if self.responsible_for(pod) and not pod["metadata"].get("deletionTimestamp") and not _gated(pod):
             self._track_nomination(pod)
             self.queue.add(pod)
 
@@ -175,7 +214,8 @@ class Scheduler:
             return
         if not self.responsible_for(new):
             return
-        if new["metadata"].get("deletionTimestamp"):
+        if new["metadata"].get("deletionTimestamp") or _gated(new):
+            # Deleted, or held back by schedulingGates until they are all removed.
             self.queue.delete(key)
             self._drop_nomination(key)
             return
@@ -231,7 +271,7 @@ class Scheduler:
             log.info("not watching PriorityClasses (%s); using spec.priority only", exc.reason)
             self._read_priority_classes = False
         informers = [self.priority_classes] if self._read_priority_classes else []
-        informers += [self.namespaces, self.pdbs, self.nodes, self.pods]
+        informers += [self.namespaces, self.pdbs, *self.selecting, self.nodes, self.pods]
         for informer in informers:
             self._informer_tasks.append(
                 asyncio.create_task(informer.run(), name=f"scheduler-informer-{informer.resource.plural}")
@@ -262,7 +302,14 @@ class Scheduler:
 
     async def stop(self) -> None:
         self.queue.close()
-        for informer in (self.nodes, self.pods, self.namespaces, self.pdbs, self.priority_classes):
+        for informer in (
+            self.nodes,
+            self.pods,
+            self.namespaces,
+            self.pdbs,
+            self.priority_classes,
+            *self.selecting,
+        ):
             informer.stop()
         for task in [*self._informer_tasks, *self._background]:
             task.cancel()

@@ -231,3 +231,19 @@ async def test_binding_happens_while_the_next_pods_are_scheduled(cluster: Cluste
     await asyncio.sleep(0.5)
     assert scheduler.cache.assumed_count() == 0  # every assumed pod was confirmed by the informer
     assert scheduler.stats.bound == 12
+
+
+async def test_scheduling_gates_hold_a_pod_back(cluster: Cluster) -> None:
+    await cluster.add_node("gate-a")
+    scheduler = cluster.start_scheduler()
+    await cluster.create(pod_spec("gated", schedulingGates=[{"name": "example.com/wait"}]))
+    await cluster.create(pod_spec("free"))
+    assert await cluster.node_of("free") == "gate-a"
+    assert not (await cluster.get("gated"))["spec"].get("nodeName")
+    assert f"{cluster.namespace}/gated" not in scheduler.queue
+    # Removing the gates is the way back in; this apiserver does not accept that update yet
+    # (it rejects any spec.schedulingGates change), so feed the scheduler the ungated pod directly.
+    ungated = await cluster.get("gated")
+    released = {**ungated, "spec": {k: v for k, v in ungated["spec"].items() if k != "schedulingGates"}}
+    scheduler._pod_updated(ungated, released)
+    assert f"{cluster.namespace}/gated" in scheduler.queue

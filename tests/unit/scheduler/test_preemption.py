@@ -96,3 +96,25 @@ def test_pick_one_order() -> None:
     later = Candidate("x", victims(2, start="2026-02-01T00:00:00Z"))
     assert pick_one([Candidate("y", victims(2)), later]) is later
     assert pick_one([Candidate("y", victims(2)), Candidate("empty")]).node == "empty"
+
+
+def test_anti_affinity_victim_is_found_through_prefilter_extensions() -> None:
+    anti = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "kubernetes.io/hostname"}
+            ]
+        }
+    }
+    cache = make_cache(
+        [make_node("a"), make_node("b")],
+        [
+            make_pod("web-a", priority=1, node="a", labels={"app": "web"}),
+            make_pod("web-b", priority=50, node="b", labels={"app": "web"}),
+            make_pod("bystander", priority=1, node="a"),
+        ],
+    )
+    candidate, message = attempt(cache, make_pod("vip", priority=10, affinity=anti))
+    assert message == ""
+    assert candidate.node == "a"
+    assert [v.name for v in candidate.victims] == ["web-a"]  # the bystander is reprieved

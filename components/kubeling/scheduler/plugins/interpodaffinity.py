@@ -51,6 +51,14 @@ class _FilterState:
         self.anti_counts: Counter[Pair] = Counter()
         self.self_match = False
 
+    def clone(self) -> _FilterState:
+        copy = _FilterState()
+        copy.existing_anti = Counter(self.existing_anti)
+        copy.affinity_counts = [Counter(c) for c in self.affinity_counts]
+        copy.anti_counts = Counter(self.anti_counts)
+        copy.self_match = self.self_match
+        return copy
+
 
 class InterPodAffinity:
     name = NAME
@@ -107,6 +115,25 @@ class InterPodAffinity:
                     return Status(Code.UNSCHEDULABLE, EXISTING_ANTI_AFFINITY_REASON, plugin=NAME)
         return None
 
+    def update_pod(self, state: CycleState, pod: PodInfo, other: PodInfo, node: NodeInfo, sign: int) -> None:
+        """Preemption took ``other`` off ``node`` (sign -1) or put it back (+1)."""
+        data: _FilterState | None = state.get(NAME)
+        if data is None:
+            return
+        labels_of = self.cluster.namespace_labels
+        for term in other.anti_affinity:
+            value = node.labels.get(term.topology_key)
+            if value is not None and term.matches(pod, labels_of):
+                data.existing_anti[(term.topology_key, value)] += sign
+        for term, counts in zip(pod.affinity, data.affinity_counts, strict=True):
+            value = node.labels.get(term.topology_key)
+            if value is not None and term.matches(other, labels_of):
+                counts[(term.topology_key, value)] += sign
+        for term in pod.anti_affinity:
+            value = node.labels.get(term.topology_key)
+            if value is not None and term.matches(other, labels_of):
+                data.anti_counts[(term.topology_key, value)] += sign
+
     @staticmethod
     def _affinity_ok(data: _FilterState, terms: list[AffinityTerm], labels: dict[str, str]) -> bool:
         satisfied = True
@@ -119,7 +146,7 @@ class InterPodAffinity:
         if satisfied:
             return True
         # No pod anywhere matches the terms: the pod may start the group if it matches them itself.
-        return data.self_match and not any(data.affinity_counts)
+        return data.self_match and not any(v > 0 for counts in data.affinity_counts for v in counts.values())
 
     # -- score -----------------------------------------------------------------
 
