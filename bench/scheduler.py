@@ -152,7 +152,7 @@ async def scheduler_role(kubeconfig: str, expect: int, out: str, profile: str, e
                 "decisions": stats.decisions,
                 "cycle_seconds": stats.cycle_seconds,
                 "decision_span": stats.last_decision - stats.first_decision,
-                "latencies": stats.latencies,
+                "latencies": list(stats.latencies),
                 "bound": stats.bound,
                 "bind_errors": stats.bind_errors,
                 "done_at": done_at,

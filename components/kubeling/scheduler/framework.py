@@ -24,7 +24,8 @@ import itertools
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from kubeling.api.selectors import LabelSelector, label_selector_from_dict
+from kubeling.api.errors import StatusError
+from kubeling.api.selectors import NOTHING, LabelSelector, label_selector_from_dict
 from kubeling.scheduler.resources import Resource, pod_requests, quantity_value
 
 Obj = dict[str, Any]
@@ -68,6 +69,14 @@ class Status:
 SKIP = Status(Code.SKIP)
 
 
+def selector_of(raw: Any) -> LabelSelector:
+    """A selector from its API form; an unparsable one (apiserver let it through) selects nothing."""
+    try:
+        return label_selector_from_dict(raw)
+    except StatusError:
+        return NOTHING
+
+
 class CycleState(dict[str, Any]):
     """Per-cycle plugin data, keyed by plugin; cloned for preemption dry runs.
 
@@ -92,9 +101,9 @@ class AffinityTerm:
         self.namespaces = namespaces
         # None selects no namespace by labels (only the listed ones); {} selects all.
         self.namespace_selector: LabelSelector | None = (
-            label_selector_from_dict(ns_selector) if ns_selector is not None else None
+            selector_of(ns_selector) if ns_selector is not None else None
         )
-        self.selector = label_selector_from_dict(term.get("labelSelector"))
+        self.selector = selector_of(term.get("labelSelector"))
         self.topology_key = term.get("topologyKey") or ""
         self.weight = weight
 

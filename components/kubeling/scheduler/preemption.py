@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeling.api.selectors import LabelSelector, label_selector_from_dict
+from kubeling.api.selectors import LabelSelector
 from kubeling.scheduler.algorithm import Algorithm, FitError
-from kubeling.scheduler.framework import Code, NodeInfo, PodInfo, Status
+from kubeling.scheduler.framework import Code, NodeInfo, PodInfo, Status, selector_of
 
 NO_VICTIMS = "No preemption victims found for incoming pod"
 NOT_HELPFUL = "Preemption is not helpful for scheduling"
@@ -57,7 +57,7 @@ class Budget:
         empty = not raw or (not raw.get("matchLabels") and not raw.get("matchExpressions"))
         return cls(
             namespace=pdb["metadata"].get("namespace") or "default",
-            selector=label_selector_from_dict(None if empty else raw),
+            selector=selector_of(None if empty else raw),
             disruptions_allowed=int(status.get("disruptionsAllowed") or 0),
             disrupted=frozenset((status.get("disruptedPods") or {}).keys()),
         )

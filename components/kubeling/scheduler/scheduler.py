@@ -23,12 +23,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from kubeling.api.errors import StatusError
-from kubeling.api.selectors import LabelSelector, Requirement, label_selector_from_dict
+from kubeling.api.selectors import LabelSelector, Requirement
 from kubeling.client.events import NORMAL, WARNING, EventRecorder, RESTEventSink
 from kubeling.client.informer import Informer
 from kubeling.client.paths import StaticResource
@@ -37,7 +38,7 @@ from kubeling.client.store import BY_NAMESPACE
 from kubeling.scheduler import queue as q
 from kubeling.scheduler.algorithm import Algorithm, FitError
 from kubeling.scheduler.cache import Cache
-from kubeling.scheduler.framework import NodeInfo, PodInfo
+from kubeling.scheduler.framework import NodeInfo, PodInfo, selector_of
 from kubeling.scheduler.plugins import default_plugins
 from kubeling.scheduler.preemption import Budget, Candidate, find_candidate
 
@@ -67,7 +68,8 @@ class Stats:
     cycle_seconds: float = 0.0  # time inside synchronous scheduling cycles
     first_decision: float = 0.0
     last_decision: float = 0.0
-    latencies: list[float] = field(default_factory=list)  # queue add -> bound, seconds
+    # queue add -> bound, seconds; the most recent ones only, so a long-running daemon stays small.
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
 def _now() -> str:
@@ -152,13 +154,13 @@ class Scheduler:
             for obj in store.by_index(BY_NAMESPACE, pod.namespace):
                 plain = (obj.get("spec") or {}).get("selector") or {}
                 if plain and all(pod.labels.get(k) == v for k, v in plain.items()):
-                    requirements += label_selector_from_dict({"matchLabels": plain}).requirements
+                    requirements += selector_of({"matchLabels": plain}).requirements
         for store in (replica_sets, stateful_sets):
             for obj in store.by_index(BY_NAMESPACE, pod.namespace):
                 raw = (obj.get("spec") or {}).get("selector")
                 if not raw:
                     continue
-                selector = label_selector_from_dict(raw)
+                selector = selector_of(raw)
                 if not selector.empty and selector.matches(pod.labels):
                     requirements += selector.requirements
         if not requirements:

@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from kubeling.api.selectors import LabelSelector, label_selector_from_dict
+from kubeling.api.selectors import LabelSelector
 from kubeling.scheduler.framework import (
     MAX_NODE_SCORE,
     SKIP,
@@ -40,6 +40,7 @@ from kubeling.scheduler.framework import (
     NodeInfo,
     PodInfo,
     Status,
+    selector_of,
 )
 from kubeling.scheduler.matching import first_untolerated, required_node_affinity_matches
 
@@ -64,7 +65,7 @@ class Constraint:
             extra = [{"key": k, "operator": "In", "values": [pod.labels[k]]} for k in keys if k in pod.labels]
             selector["matchExpressions"] = [*(selector.get("matchExpressions") or []), *extra]
         given = selector if raw.get("labelSelector") else None
-        self.selector: LabelSelector = selector_override or label_selector_from_dict(given)
+        self.selector: LabelSelector = selector_override or selector_of(given)
         self.topology_key: str = raw.get("topologyKey") or ""
         self.max_skew = int(raw.get("maxSkew") or 1)
         self.min_domains = int(raw.get("minDomains") or 1)
