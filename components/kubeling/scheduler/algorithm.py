@@ -37,6 +37,7 @@ MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
 DEFAULT_PERCENTAGE_BASE = 50
 NO_NODE_AVAILABLE = "0/{} nodes are available"
+NO_NODES = "no nodes available to schedule pods"
 
 
 def num_feasible_nodes_to_find(num_all_nodes: int, percentage: int = 0) -> int:
@@ -74,6 +75,8 @@ class FitError(Exception):
         return {s.plugin for s in self.node_statuses.values() if s.plugin}
 
     def message(self) -> str:
+        if self.num_all_nodes == 0:
+            return NO_NODES  # upstream's ErrNoNodesAvailable
         text = NO_NODE_AVAILABLE.format(self.num_all_nodes) + ":"
         if self.pre_filter_message:
             text += f" {self.pre_filter_message}."

@@ -401,8 +401,13 @@ class Scheduler:
             candidate, message = find_candidate(self.algorithm, error, self.cache.node_infos(), budgets)
             if candidate is not None:
                 nominate = candidate.node
-                self.algorithm.nominated.setdefault(nominate, {})[info.key] = pod_info
-                self._spawn(self._preempt(pod_info, candidate))
+                nominees = self.algorithm.nominated.setdefault(nominate, {})
+                # Lower-priority pods nominated there lose the room the preemptor is taking.
+                displaced = [p for p in nominees.values() if p.priority < pod_info.priority]
+                for other in displaced:
+                    del nominees[other.key]
+                nominees[info.key] = pod_info
+                self._spawn(self._preempt(pod_info, candidate, displaced))
             else:
                 error.post_filter_message = f"preemption: {message}"
         message = error.message()
@@ -411,7 +416,20 @@ class Scheduler:
         self.recorder.event(pod_info.pod, WARNING, "FailedScheduling", message)
         self._spawn(self._write_condition(pod_info.pod, message, nominate))
 
-    async def _preempt(self, preemptor: PodInfo, candidate: Candidate) -> None:
+    async def _preempt(self, preemptor: PodInfo, candidate: Candidate, displaced: list[PodInfo]) -> None:
+        for other in displaced:
+            try:
+                await self.client.patch(
+                    PODS,
+                    {"status": {"nominatedNodeName": None}},
+                    name=other.name,
+                    namespace=other.namespace,
+                    subresource="status",
+                    patch_type="merge",
+                )
+            except StatusError as exc:
+                if exc.code != 404:
+                    log.warning("preemption: clearing the nomination of %s failed: %s", other.key, exc)
         for victim in candidate.victims:
             try:
                 await self.client.delete(

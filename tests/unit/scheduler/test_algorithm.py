@@ -53,6 +53,13 @@ def test_fit_error_message_counts_reasons_sorted() -> None:
     )
 
 
+def test_no_nodes_at_all() -> None:
+    cache = make_cache([])
+    with pytest.raises(FitError) as caught:
+        algorithm_for(cache).schedule(PodInfo(make_pod()), cache.node_infos())
+    assert caught.value.message() == "no nodes available to schedule pods"
+
+
 def test_insufficient_cpu_everywhere() -> None:
     cache = make_cache([make_node(f"n{i}", cpu="1") for i in range(3)])
     with pytest.raises(FitError) as caught:

@@ -210,8 +210,8 @@ class PodTopologySpread:
                 if system:
                     continue  # a default key the node lacks does not count
                 return -1  # ignored node: scored 0 after normalizing
-            self_match = 1 if constraint.selector.matches(pod.labels) else 0
-            total += (counter.get(value, 0) + (constraint.max_skew - 1) + self_match) * weight
+            # Upstream's scoreForCount: matching pods weighted by the domain count, plus maxSkew - 1.
+            total += counter.get(value, 0) * weight + (constraint.max_skew - 1)
         return round(total)
 
     def normalize(self, state: CycleState, pod: PodInfo, scores: list[int]) -> None:
