@@ -59,7 +59,6 @@ async def hollow_node_again(client: RESTClient, node: HollowNode) -> AsyncIterat
         await asyncio.gather(task, return_exceptions=True)
 
 
-@pytest.mark.slow
 async def test_a_dead_kubelet_taints_its_node_and_evicts_pods_by_toleration(
     bare_server: KubelingServer,
 ) -> None:
