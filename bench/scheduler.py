@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kubeling.client.kubeconfig import load_config
 from kubeling.client.rest import RESTClient
-from kubeling.kubelet.hollow import LEASES, HollowNode, HollowNodeConfig
+from kubeling.kubelet.hollow import LEASES, NODES, HollowNode, HollowNodeConfig
 from tests.fixtures.server import KubelingServer
 
 CONCURRENCY = 64
@@ -92,6 +92,8 @@ async def hollow_role(kubeconfig: str, count: int) -> None:
         async with gate:
             await node.register()
             await node.renew_lease()
+            # Lift the not-ready taint new Nodes get, as the (disabled) node-lifecycle controller would.
+            await client.patch(NODES, {"spec": {"taints": None}}, name=node.config.name)
 
     await asyncio.gather(*(register(n) for n in nodes))
     print("registered", flush=True)

@@ -158,6 +158,7 @@ class PodInfo:
         "non0_mem",
         "pod",
         "ports",
+        "preemption_policy",
         "preferred_affinity",
         "preferred_anti_affinity",
         "priority",
@@ -170,7 +171,7 @@ class PodInfo:
         "uid",
     )
 
-    def __init__(self, pod: Obj, priority: int | None = None) -> None:
+    def __init__(self, pod: Obj, priority: int | None = None, preemption_policy: str | None = None) -> None:
         meta = pod.get("metadata") or {}
         spec = pod.get("spec") or {}
         self.pod = pod
@@ -180,6 +181,7 @@ class PodInfo:
         self.uid = meta.get("uid", "")
         self.labels: dict[str, str] = meta.get("labels") or {}
         self.priority = int(spec.get("priority") or 0) if priority is None else priority
+        self.preemption_policy = preemption_policy or spec.get("preemptionPolicy") or "PreemptLowerPriority"
         self.requests: Resource = pod_requests(pod)
         # Flat copies for the hot loops; "simple" = only cpu/memory, the common case.
         self.req_cpu = self.requests.milli_cpu

@@ -101,8 +101,7 @@ def split_by_pdb(pods: list[PodInfo], budgets: Sequence[Budget]) -> tuple[list[P
 
 def eligible(pod: PodInfo, cluster_get: Any, statuses: dict[str, Status]) -> str:
     """ "" when the pod may preempt, else the reason it may not."""
-    spec = pod.pod.get("spec") or {}
-    if spec.get("preemptionPolicy") == "Never":
+    if pod.preemption_policy == "Never":
         return NEVER
     nominated = (pod.pod.get("status") or {}).get("nominatedNodeName") or ""
     if nominated:

@@ -169,6 +169,14 @@ class Scheduler:
             tuple(sorted(set(requirements), key=lambda r: (r.key, r.operator.value, r.values)))
         )
 
+    def preemption_policy_of(self, pod: Obj) -> str:
+        """``spec.preemptionPolicy`` (from Priority admission), else the named PriorityClass's."""
+        spec = pod.get("spec") or {}
+        if spec.get("preemptionPolicy"):
+            return str(spec["preemptionPolicy"])
+        found = self.priority_classes.store.get(spec.get("priorityClassName") or "")
+        return str((found or {}).get("preemptionPolicy") or "PreemptLowerPriority")
+
     def responsible_for(self, pod: Obj) -> bool:
         return ((pod.get("spec") or {}).get("schedulerName") or DEFAULT_SCHEDULER_NAME) == self.scheduler_name
 
@@ -349,7 +357,7 @@ class Scheduler:
             self.queue.done(info.key)
             return
         started = time.perf_counter()
-        pod_info = PodInfo(pod, info.priority)
+        pod_info = PodInfo(pod, info.priority, self.preemption_policy_of(pod))
         nominated = (pod.get("status") or {}).get("nominatedNodeName") or ""
         try:
             result = self.algorithm.schedule(pod_info, self.cache.node_infos(), nominated)

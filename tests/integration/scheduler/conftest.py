@@ -110,8 +110,9 @@ class Cluster:
         )
         node = HollowNode(self.client, config)
         await node.register()
-        if taints:
-            await self.client.patch(NODES, {"spec": {"taints": taints}}, name=name)
+        # Exactly the test's taints: this also lifts the not-ready taint that admission puts on new
+        # Nodes, which the (disabled) node-lifecycle controller would lift once the node is Ready.
+        await self.client.patch(NODES, {"spec": {"taints": taints or None}}, name=name)
         self.nodes[name] = (node, asyncio.create_task(node.run()))
 
     def start_scheduler(self, **overrides: Any) -> Scheduler:

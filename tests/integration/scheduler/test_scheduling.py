@@ -182,39 +182,45 @@ async def test_host_ports(cluster: Cluster) -> None:
 
 
 async def test_preemption_by_priority_class(cluster: Cluster) -> None:
-    for name, value in ((f"{cluster.namespace}-low", 10), (f"{cluster.namespace}-high", 1000)):
-        body = {
-            "apiVersion": "scheduling.k8s.io/v1",
-            "kind": "PriorityClass",
-            "metadata": {"name": name},
-            "value": value,
-        }
-        await cluster.client.create(PRIORITY_CLASSES, body)
-    await cluster.add_node("prio-only", cpu="1")
-    cluster.start_scheduler()
-    await cluster.create(pod_spec("victim", cpu="800m", priorityClassName=f"{cluster.namespace}-low"))
-    assert await cluster.node_of("victim") == "prio-only"
-    await cluster.create(
-        pod_spec("never", cpu="800m", preemptionPolicy="Never", priorityClassName=f"{cluster.namespace}-high")
-    )
-    _, event = await cluster.failed_scheduling("never")
-    assert event["message"] == (
-        "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never."
-    )
-    await cluster.client.delete(
-        StaticResource("", "v1", "pods"), namespace=cluster.namespace, name="never", grace_period_seconds=0
-    )
-    await cluster.create(pod_spec("vip", cpu="800m", priorityClassName=f"{cluster.namespace}-high"))
+    low, high, polite = (f"{cluster.namespace}-{suffix}" for suffix in ("low", "high", "polite"))
+    classes = [
+        {"metadata": {"name": low}, "value": 10},
+        {"metadata": {"name": high}, "value": 1000},
+        {"metadata": {"name": polite}, "value": 1000, "preemptionPolicy": "Never"},
+    ]
+    for body in classes:
+        await cluster.client.create(
+            PRIORITY_CLASSES, {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", **body}
+        )
+    try:
+        await cluster.add_node("prio-only", cpu="1")
+        cluster.start_scheduler()
+        await cluster.create(pod_spec("victim", cpu="800m", priorityClassName=low))
+        assert await cluster.node_of("victim") == "prio-only"
+        await cluster.create(pod_spec("never", cpu="800m", priorityClassName=polite))
+        _, event = await cluster.failed_scheduling("never")
+        assert event["message"] == (
+            "0/1 nodes are available: 1 Insufficient cpu. "
+            "preemption: not eligible due to preemptionPolicy=Never."
+        )
+        await cluster.client.delete(
+            StaticResource("", "v1", "pods"),
+            namespace=cluster.namespace,
+            name="never",
+            grace_period_seconds=0,
+        )
+        await cluster.create(pod_spec("vip", cpu="800m", priorityClassName=high))
 
-    async def nominated() -> str:
-        return (await cluster.get("vip")).get("status", {}).get("nominatedNodeName", "")
+        async def nominated() -> str:
+            return (await cluster.get("vip")).get("status", {}).get("nominatedNodeName", "")
 
-    assert await eventually(nominated, what="nominatedNodeName") == "prio-only"
-    assert await cluster.node_of("vip", timeout=20) == "prio-only"
-    preempted = [e for e in await cluster.events("victim") if e["reason"] == "Preempted"]
-    assert preempted and preempted[0]["message"].startswith("Preempted by pod ")
-    for name in (f"{cluster.namespace}-low", f"{cluster.namespace}-high"):
-        await cluster.client.delete(PRIORITY_CLASSES, name=name)
+        assert await eventually(nominated, what="nominatedNodeName") == "prio-only"
+        assert await cluster.node_of("vip", timeout=20) == "prio-only"
+        preempted = [e for e in await cluster.events("victim") if e["reason"] == "Preempted"]
+        assert preempted and preempted[0]["message"].startswith("Preempted by pod ")
+    finally:
+        for body in classes:
+            await cluster.client.delete(PRIORITY_CLASSES, name=body["metadata"]["name"])
 
 
 async def test_binding_happens_while_the_next_pods_are_scheduled(cluster: Cluster) -> None:
