@@ -72,6 +72,13 @@ def _add_apiserver(sub: argparse._SubParsersAction) -> None:
         default=300.0,
         help="how often to compact datastore history (e.g. 5m, 300s, 0 to disable)",
     )
+    for which in ("not-ready", "unreachable"):
+        p.add_argument(
+            f"--default-{which}-toleration-seconds",
+            type=int,
+            default=300,
+            help=f"tolerationSeconds of the {which}:NoExecute toleration added to pods that have none",
+        )
     p.set_defaults(run=_run_apiserver)
 
 
@@ -105,6 +112,8 @@ def _run_apiserver(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
             service_cluster_ip_range=args.service_cluster_ip_range,
             service_node_port_range=args.service_node_port_range,
             etcd_compaction_interval=args.etcd_compaction_interval,
+            default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
+            default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
         )
     )
 

@@ -22,6 +22,7 @@ from kubeling.api import errors
 from kubeling.api.resources import Registry, Resource
 from kubeling.apiserver import clientcerts, crds, discovery
 from kubeling.apiserver.admission.chain import AdmissionChain, default_chain
+from kubeling.apiserver.admission.priority import ensure_system_priority_classes
 from kubeling.apiserver.admission.wiring import CacheLister, quota_charger
 from kubeling.apiserver.allocators import NodePortAllocator, ServiceIPAllocator
 from kubeling.apiserver.authn import Authenticator, User, load_token_file
@@ -100,9 +101,14 @@ class APIServer:
         self.cache = WatchCache(self.storage)
         await self.cache.start()
         self.admission = default_chain(
-            CacheLister(self), quota_charger(self), fetch_namespace=self._fetch_namespace
+            CacheLister(self),
+            quota_charger(self),
+            fetch_namespace=self._fetch_namespace,
+            not_ready_toleration_seconds=config.default_not_ready_toleration_seconds,
+            unreachable_toleration_seconds=config.default_unreachable_toleration_seconds,
         )
         await self._bootstrap()
+        await ensure_system_priority_classes(self)
         await ensure_bootstrap_policy(self)
         await aggregate_once(self)
         self.authorizer = build_authorizer(

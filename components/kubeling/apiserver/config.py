@@ -32,3 +32,6 @@ class APIServerConfig:
     extra_sans: list[str] = field(default_factory=list)
     # Seconds between datastore compactions (upstream's --etcd-compaction-interval); 0 disables.
     etcd_compaction_interval: float = 300.0
+    # DefaultTolerationSeconds admission: tolerationSeconds of the NoExecute tolerations pods get.
+    default_not_ready_toleration_seconds: int = 300
+    default_unreachable_toleration_seconds: int = 300

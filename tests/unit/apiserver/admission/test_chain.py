@@ -29,8 +29,17 @@ def _cluster() -> tuple[FakeLister, FakeCharger]:
 def test_default_order() -> None:
     lister, charger = _cluster()
     assert default_chain(lister, charger).names == (
-        ["NamespaceLifecycle", "LimitRanger", "ServiceAccount", "NodeRestriction", "DefaultStorageClass"],
-        ["LimitRanger", "NodeRestriction", "PodSecurity", "ResourceQuota"],
+        [
+            "NamespaceLifecycle",
+            "LimitRanger",
+            "ServiceAccount",
+            "NodeRestriction",
+            "TaintNodesByCondition",
+            "Priority",
+            "DefaultTolerationSeconds",
+            "DefaultStorageClass",
+        ],
+        ["LimitRanger", "NodeRestriction", "PodSecurity", "Priority", "ResourceQuota"],
     )
 
 
