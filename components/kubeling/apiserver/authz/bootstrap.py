@@ -479,6 +479,12 @@ _CONTROLLERS: dict[str, list[dict[str, list[str]]]] = {
         _r("create", "core", "serviceaccounts"),
         EVENTS,
     ],
+    # Not upstream's (its tokens controller uses controller-manager's own credentials).
+    "tokens-controller": [
+        _r("get list watch", "core", "serviceaccounts"),
+        _r("create delete get list update watch", "core", "secrets"),
+        EVENTS,
+    ],
     "service-controller": [
         _r(READ, "core", "services"),
         _r("patch update", "core", "services/status"),
