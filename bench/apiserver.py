@@ -29,6 +29,8 @@ from tests.fixtures.etcd import EtcdServer
 from tests.fixtures.server import KubelingServer
 
 CONCURRENCY = 64
+# The apiserver alone: the all-in-one server's controllers and scheduler would share its CPU.
+APISERVER_ONLY = ["--disable-controller-manager", "--disable-scheduler"]
 PAYLOAD = "x" * 1024
 
 
@@ -161,7 +163,9 @@ async def main() -> None:
         etcd.start()
         try:
             raw = await raw_creates("etcd3", args.creates, etcd=etcd.endpoints, data_dir=root)
-            server = KubelingServer(root / "on-etcd", etcd_servers=etcd.endpoints).start()
+            server = KubelingServer(
+                root / "on-etcd", etcd_servers=etcd.endpoints, extra_args=APISERVER_ONLY
+            ).start()
             try:
                 await bench_backend("etcd", server, args.creates, args.list_size, raw)
             finally:
@@ -169,7 +173,7 @@ async def main() -> None:
         finally:
             etcd.stop()
         raw = await raw_creates("sqlite", args.creates, etcd=None, data_dir=root / "raw-sqlite")
-        server = KubelingServer(root / "on-sqlite").start()
+        server = KubelingServer(root / "on-sqlite", extra_args=APISERVER_ONLY).start()
         try:
             await bench_backend("embedded sqlite", server, args.creates, args.list_size, raw)
         finally:

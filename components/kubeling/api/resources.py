@@ -407,16 +407,20 @@ class Registry:
     def __init__(self, resources: tuple[Resource, ...] = _BUILTINS) -> None:
         self._by_gvr: dict[tuple[str, str, str], Resource] = {}
         self._by_gvk: dict[tuple[str, str, str], Resource] = {}
+        # group_versions() is asked on every request: computed once per change of the registry.
+        self._group_versions: dict[str, list[str]] | None = None
         for resource in resources:
             self.add(resource)
 
     def add(self, resource: Resource) -> None:
         self._by_gvr[(resource.group, resource.version, resource.plural)] = resource
         self._by_gvk[(resource.group, resource.version, resource.kind)] = resource
+        self._group_versions = None
 
     def remove(self, resource: Resource) -> None:
         self._by_gvr.pop((resource.group, resource.version, resource.plural), None)
         self._by_gvk.pop((resource.group, resource.version, resource.kind), None)
+        self._group_versions = None
 
     def get(self, group: str, version: str, plural: str) -> Resource | None:
         return self._by_gvr.get((group, version, plural))
@@ -428,7 +432,17 @@ class Registry:
         return list(self._by_gvr.values())
 
     def group_versions(self) -> dict[str, list[str]]:
-        """group -> versions, preferred version first."""
+        """group -> versions, preferred version first (a shared value: do not change it)."""
+        if self._group_versions is None:
+            self._group_versions = self._compute_group_versions()
+        return self._group_versions
+
+    def preferred(self, group: str, plural: str) -> Resource | None:
+        """The resource ``plural`` in the preferred version of ``group``."""
+        versions = self.group_versions().get(group)
+        return self._by_gvr.get((group, versions[0], plural)) if versions else None
+
+    def _compute_group_versions(self) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
         for resource in self._by_gvr.values():
             versions = found.setdefault(resource.group, [])

@@ -343,8 +343,7 @@ class APIServer:
 
     def lookup(self, group: str, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         """An object from the watch cache (preferred version), or None."""
-        versions = self.registry.group_versions().get(group)
-        resource = self.registry.get(group, versions[0], plural) if versions else None
+        resource = self.registry.preferred(group, plural)
         if resource is None or self.cache is None:
             return None
         return self.cache.get(resource.key(namespace or None, name))

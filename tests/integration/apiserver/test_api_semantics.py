@@ -121,7 +121,8 @@ def test_finalizers_hold_deletion(server):
     assert server.request("GET", f"/api/v1/namespaces/{ns}/configmaps/held")[0] == 404
 
 
-def test_status_subresource_split(server):
+def test_status_subresource_split(bare_server):
+    server = bare_server  # no deployment controller writing status meanwhile
     ns = _namespace(server, "sem-status")
     deploy = {
         "apiVersion": "apps/v1",

@@ -23,8 +23,7 @@ class CacheLister:
         self._server = server
 
     def _resource(self, group: str, plural: str):
-        versions = self._server.registry.group_versions().get(group)
-        return self._server.registry.get(group, versions[0], plural) if versions else None
+        return self._server.registry.preferred(group, plural)
 
     def list(self, group: str, plural: str, namespace: str = "") -> list[dict]:
         resource = self._resource(group, plural)
