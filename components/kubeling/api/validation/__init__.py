@@ -248,7 +248,8 @@ def validate_status(resource: Resource, obj: Obj, old: Obj) -> list[Cause]:
         errs += validate_annotations(meta.get("annotations"), "metadata.annotations")
         status = as_dict(obj.get("status"))
         for field in _STATUS_COUNTS:
-            if field in status:
+            # CronJobStatus.active is a list of Job references, not a count.
+            if field in status and not (field == "active" and resource.kind == "CronJob"):
                 errs += non_negative(status[field], f"status.{field}")
         key = (resource.group, resource.kind)
         if key == ("", "Pod"):
