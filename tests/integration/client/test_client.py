@@ -98,14 +98,16 @@ async def test_paged_list(client: RESTClient, namespace: str) -> None:
 
 
 async def test_watch_sees_added_modified_deleted(client: RESTClient, namespace: str) -> None:
-    start = (await client.list(CONFIGMAPS, namespace=namespace))["metadata"]["resourceVersion"]
+    start = (await client.list(CONFIGMAPS, namespace=namespace, label_selector=MINE))["metadata"][
+        "resourceVersion"
+    ]
     await client.create(CONFIGMAPS, make_configmap("w", v="1"), namespace=namespace)
     await client.patch(CONFIGMAPS, {"data": {"v": "2"}}, name="w", namespace=namespace)
     await client.delete(CONFIGMAPS, name="w", namespace=namespace)
     seen: list[tuple[str, str | None]] = []
     async with asyncio.timeout(10):
         async for kind, obj in client.watch(
-            CONFIGMAPS, namespace=namespace, resource_version=start, timeout_seconds=5
+            CONFIGMAPS, namespace=namespace, resource_version=start, timeout_seconds=5, label_selector=MINE
         ):
             seen.append((kind, (obj.get("data") or {}).get("v")))
             if kind == "DELETED":
