@@ -9,7 +9,7 @@ validation, right before storage.
 The default order is upstream's recommended one: NamespaceLifecycle first so
 a missing namespace is a 404 before anything else looks into it, then
 LimitRanger, ServiceAccount, NodeRestriction, TaintNodesByCondition, Priority,
-DefaultTolerationSeconds, DefaultStorageClass mutating; LimitRanger,
+DefaultTolerationSeconds, DefaultStorageClass, StorageObjectInUseProtection mutating; LimitRanger,
 NodeRestriction, PodSecurity, Priority and ResourceQuota validating, quota last
 so nothing rejects a request after it has been charged.
 """
@@ -28,6 +28,7 @@ from kubeling.apiserver.admission.podsecurity import PodSecurity
 from kubeling.apiserver.admission.priority import Priority
 from kubeling.apiserver.admission.resourcequota import Charge, ResourceQuota
 from kubeling.apiserver.admission.serviceaccount import ServiceAccount
+from kubeling.apiserver.admission.storageobjectinuseprotection import StorageObjectInUseProtection
 from kubeling.apiserver.admission.taintnodesbycondition import TaintNodesByCondition
 
 
@@ -73,6 +74,7 @@ def default_chain(
             not_ready_seconds=not_ready_toleration_seconds, unreachable_seconds=unreachable_toleration_seconds
         ),
         DefaultStorageClass(lister),
+        StorageObjectInUseProtection(),
     ]
     validating: list[ValidatingPlugin] = [limit_ranger, node_restriction]
     if pod_security:

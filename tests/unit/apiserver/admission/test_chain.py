@@ -38,6 +38,7 @@ def test_default_order() -> None:
             "Priority",
             "DefaultTolerationSeconds",
             "DefaultStorageClass",
+            "StorageObjectInUseProtection",
         ],
         ["LimitRanger", "NodeRestriction", "PodSecurity", "Priority", "ResourceQuota"],
     )
