@@ -58,6 +58,34 @@ class WriteContext:
     fields_known: bool = False
 
 
+# DELETE without a propagationPolicy orphans the dependents of these, for backwards
+# compatibility (upstream's DefaultGarbageCollectionPolicy); everything else cascades.
+_ORPHAN_BY_DEFAULT = frozenset({("", "v1", "replicationcontrollers"), ("batch", "v1", "jobs")})
+_GC_FINALIZERS = ("orphan", "foregroundDeletion")
+
+
+def gc_finalizers(finalizers: list[str], policy: str | None, resource: Resource) -> list[str]:
+    """The object's finalizers after a DELETE with ``policy``, as upstream's deletion finalizers.
+
+    Orphan adds ``orphan`` (dropping ``foregroundDeletion``), Foreground the
+    reverse, Background drops both; no policy keeps one already set, else
+    follows the kind's default.
+    """
+    if policy is None:
+        if any(f in finalizers for f in _GC_FINALIZERS):
+            return finalizers
+        key = (resource.group, resource.version, resource.plural)
+        policy = "Orphan" if key in _ORPHAN_BY_DEFAULT else None
+    if policy is None:
+        return finalizers
+    kept = [f for f in finalizers if f not in _GC_FINALIZERS]
+    if policy == "Orphan":
+        kept.append("orphan")
+    elif policy == "Foreground":
+        kept.append("foregroundDeletion")
+    return kept
+
+
 @dataclass
 class DeleteOptions:
     grace_period_seconds: int | None = None
@@ -418,11 +446,9 @@ class ResourceStore:
                 )
             updated = deep_copy(current)
             umeta = updated["metadata"]
-            finalizers = list(umeta.get("finalizers") or [])
-            if options.propagation_policy == "Orphan" and "orphan" not in finalizers:
-                finalizers.append("orphan")
-            elif options.propagation_policy == "Foreground" and "foregroundDeletion" not in finalizers:
-                finalizers.append("foregroundDeletion")
+            finalizers = gc_finalizers(
+                list(umeta.get("finalizers") or []), options.propagation_policy, self.resource
+            )
             grace = self.strategy.grace_period(current, options.grace_period_seconds)
             already_deleting = bool(meta.get("deletionTimestamp"))
             extra_finalizers = self.strategy.deletion_finalizers(current)
