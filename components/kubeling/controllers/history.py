@@ -102,11 +102,21 @@ def revision_of(revision: Obj) -> int:
 
 
 def new_revision(
-    owner: Obj, *, api_version: str, kind: str, revision: int, collision_count: int | None
+    owner: Obj,
+    *,
+    api_version: str,
+    kind: str,
+    revision: int,
+    collision_count: int | None,
+    hash_: str | None = None,
 ) -> Obj:
-    """A ControllerRevision body recording ``owner``'s current template as number ``revision``."""
+    """A ControllerRevision body recording ``owner``'s current template as number ``revision``.
+
+    The hash defaults to the hash of the recorded patch (StatefulSets); DaemonSets pass
+    their template hash, as upstream names their revisions after it.
+    """
     data = template_patch(owner)
-    hash_ = stable_hash(data, collision_count)
+    hash_ = hash_ or stable_hash(data, collision_count)
     template_labels = (((owner.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels")
     labels = dict(template_labels or {})
     labels[CONTROLLER_REVISION_HASH_LABEL] = hash_
