@@ -13,8 +13,10 @@ import pytest
 from kubeling.api.errors import StatusError
 from kubeling.client.rest import RESTClient
 from kubeling.controllers.base import ControllerOptions
-from kubeling.controllers.resources import EVENTS, NAMESPACES, NODES, PODS
+from kubeling.controllers.resources import EVENTS, NAMESPACES, NODES, PODS, REPLICASETS
 from kubeling.kubelet.hollow import HollowNode
+from kubeling.scheduler.app import SchedulerConfig
+from kubeling.scheduler.app import run as run_scheduler
 from tests.fixtures.controllers import admin_client, controllers_running, eventually, hollow_nodes
 from tests.fixtures.server import KubelingServer
 
@@ -71,7 +73,8 @@ async def test_a_dead_kubelet_taints_its_node_and_evicts_pods_by_toleration(
     try:
         async with hollow_nodes(bare_server, [dead, alive], labels={dead: zone, alive: zone}) as nodes:
             bodies = [
-                pod("intolerant", dead),
+                pod("at-once", dead, tolerate_unreachable(0)),
+                pod("defaulted", dead),  # admission gives it the default 300 s
                 pod("two-seconds", dead, tolerate_unreachable(2)),
                 pod("forever", dead, tolerate_unreachable(None)),
                 pod("elsewhere", alive),
@@ -81,7 +84,7 @@ async def test_a_dead_kubelet_taints_its_node_and_evicts_pods_by_toleration(
 
             async def running() -> bool:
                 pods = (await client.list(PODS, namespace=namespace))["items"]
-                return len(pods) == 4 and all(p["status"].get("phase") == "Running" for p in pods)
+                return len(pods) == 5 and all(p["status"].get("phase") == "Running" for p in pods)
 
             await eventually(running, timeout=30)
             async with controllers_running(bare_server, ["node-lifecycle-controller"], OPTIONS):
@@ -115,8 +118,8 @@ async def test_a_dead_kubelet_taints_its_node_and_evicts_pods_by_toleration(
                         return {"gone": True} if exc.code == 404 else None
                     return current if current["metadata"].get("deletionTimestamp") else None
 
-                intolerant = await eventually(lambda: deleted("intolerant"), timeout=15)
-                target = condition(intolerant, "DisruptionTarget")
+                at_once = await eventually(lambda: deleted("at-once"), timeout=15)
+                target = condition(at_once, "DisruptionTarget")
                 assert target is not None and target["reason"] == "DeletionByTaintManager"
                 if asyncio.get_running_loop().time() - tainted_at < 1.0:  # still tolerated
                     assert await deleted("two-seconds") is None
@@ -125,6 +128,7 @@ async def test_a_dead_kubelet_taints_its_node_and_evicts_pods_by_toleration(
 
                 forever = await client.get(PODS, name="forever", namespace=namespace)
                 assert not forever["metadata"].get("deletionTimestamp")
+                assert not await deleted("defaulted")
                 assert condition(forever, "Ready")["status"] == "False"  # type: ignore[index]  # MarkPodsNotReady
                 elsewhere = await client.get(PODS, name="elsewhere", namespace=namespace)
                 assert condition(elsewhere, "Ready")["status"] == "True"  # type: ignore[index]
@@ -132,7 +136,7 @@ async def test_a_dead_kubelet_taints_its_node_and_evicts_pods_by_toleration(
 
                 events = (await client.list(EVENTS, namespace=namespace))["items"]
                 assert any(
-                    e["reason"] == "TaintManagerEviction" and e["involvedObject"]["name"] == "intolerant"
+                    e["reason"] == "TaintManagerEviction" and e["involvedObject"]["name"] == "at-once"
                     for e in events
                 )
 
@@ -152,9 +156,113 @@ async def test_a_dead_kubelet_taints_its_node_and_evicts_pods_by_toleration(
         for name in (dead, alive):
             with contextlib.suppress(StatusError):
                 await client.delete(NODES, name=name)
-        for body in ("intolerant", "two-seconds", "forever", "elsewhere"):
+        for body in ("at-once", "defaulted", "two-seconds", "forever", "elsewhere"):
             with contextlib.suppress(StatusError):
                 await client.delete(PODS, name=body, namespace=namespace, grace_period_seconds=0)
+        with contextlib.suppress(StatusError):
+            await client.delete(NAMESPACES, name=namespace)
+        await client.close()
+
+
+@contextlib.asynccontextmanager
+async def scheduler_running(server: KubelingServer) -> AsyncIterator[None]:
+    client = admin_client(server, "kube-scheduler")
+    task = asyncio.create_task(run_scheduler(SchedulerConfig(leader_elect=False), client))
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.close()
+
+
+def replicaset(name: str, zone: dict[str, str], preferred_node: str) -> dict[str, object]:
+    """Pods confined to our zone, preferring ``preferred_node``, leaving an unreachable node at once."""
+    affinity = {
+        "nodeAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "preference": {
+                        "matchExpressions": [
+                            {"key": "kubernetes.io/hostname", "operator": "In", "values": [preferred_node]}
+                        ]
+                    },
+                }
+            ]
+        }
+    }
+    template_spec = {
+        "nodeSelector": zone,
+        "affinity": affinity,
+        "tolerations": tolerate_unreachable(0),
+        "containers": [{"name": "c", "image": "pause"}],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": template_spec},
+        },
+    }
+
+
+async def test_a_replicaset_replaces_evicted_pods_on_the_live_node(bare_server: KubelingServer) -> None:
+    client = admin_client(bare_server)
+    suffix = uuid.uuid4().hex[:6]
+    dead, alive = f"nlc-rs-dead-{suffix}", f"nlc-rs-alive-{suffix}"
+    zone = {"topology.kubernetes.io/zone": f"zone-rs-{suffix}"}
+    namespace = f"nlc-rs-{suffix}"
+    await client.create(NAMESPACES, {"metadata": {"name": namespace}})
+    names = ["node-lifecycle-controller", "replicaset-controller"]
+    try:
+        async with (
+            hollow_nodes(bare_server, [dead, alive], labels={dead: zone, alive: zone}, subnet=110) as nodes,
+            controllers_running(bare_server, names, OPTIONS),
+            scheduler_running(bare_server),
+        ):
+            await client.create(REPLICASETS, replicaset("web", zone, dead), namespace=namespace)
+
+            async def pods_by_node() -> dict[str, list[str]]:
+                found: dict[str, list[str]] = {}
+                for item in (await client.list(PODS, namespace=namespace))["items"]:
+                    running = item["status"].get("phase") == "Running"
+                    if running and not item["metadata"].get("deletionTimestamp"):
+                        found.setdefault(item["spec"].get("nodeName", ""), []).append(
+                            item["metadata"]["name"]
+                        )
+                return found
+
+            async def started() -> dict[str, list[str]] | None:
+                found = await pods_by_node()
+                return found if sum(map(len, found.values())) == 2 and found.get(dead) else None
+
+            before = await eventually(started, timeout=30)
+            await nodes[dead].stop()
+            stopped_at = asyncio.get_running_loop().time()
+
+            async def replaced() -> dict[str, list[str]] | None:
+                found = await pods_by_node()
+                return found if list(found) == [alive] and len(found[alive]) == 2 else None
+
+            after = await eventually(replaced, timeout=40)
+            # Not before the grace period (4 s) since the last lease renewal (at most 1 s before the stop).
+            assert asyncio.get_running_loop().time() - stopped_at >= 3.0
+            assert not set(before[dead]) & set(after[alive])  # new pods, not the old ones moved
+    finally:
+        for name in (dead, alive):
+            with contextlib.suppress(StatusError):
+                await client.delete(NODES, name=name)
+        with contextlib.suppress(StatusError):
+            await client.delete(REPLICASETS, name="web", namespace=namespace)
+        for item in (await client.list(PODS, namespace=namespace))["items"]:
+            with contextlib.suppress(StatusError):
+                await client.delete(
+                    PODS, name=item["metadata"]["name"], namespace=namespace, grace_period_seconds=0
+                )
         with contextlib.suppress(StatusError):
             await client.delete(NAMESPACES, name=namespace)
         await client.close()
