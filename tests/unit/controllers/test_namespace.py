@@ -36,7 +36,8 @@ def test_problems_are_reported_in_upstreams_words() -> None:
         "Failed to delete all resource types, 1 remaining: widgets.example.com: forbidden"
     )
     assert found["NamespaceContentRemaining"][2] == (
-        "Some resources are remaining: deployments.apps has 1 resource instances, pods has 2 resource instances"
+        "Some resources are remaining: "
+        "deployments.apps has 1 resource instances, pods has 2 resource instances"
     )
     assert found["NamespaceFinalizersRemaining"][1] == "SomeFinalizersRemain"
     assert not outcome.done
