@@ -123,3 +123,16 @@ def test_conditions_keep_their_transition_time_while_status_holds() -> None:
     assert not set_condition(status, new_condition("Complete", "CompletionsReached", "m", 200.0))
     job = {"status": status}
     assert is_finished(job) and finish_time(job) == 100.0
+
+
+def test_ttl_time_left_counts_from_the_finish_condition() -> None:
+    from kubeling.controllers.ttlafterfinished import time_left
+
+    finished = {"conditions": [new_condition("Failed", "BackoffLimitExceeded", "m", 1000.0)]}
+    job = {"metadata": {"name": "j"}, "spec": {"ttlSecondsAfterFinished": 30}, "status": finished}
+    assert time_left(job, 1010.0) == 20.0
+    assert time_left(job, 1040.0) == -10.0
+    assert time_left({**job, "spec": {}}, 1040.0) is None  # no TTL
+    assert time_left({**job, "status": {}}, 1040.0) is None  # not finished
+    deleting = {**job, "metadata": {"name": "j", "deletionTimestamp": "2026-01-01T00:00:00Z"}}
+    assert time_left(deleting, 1040.0) is None
