@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -265,4 +266,51 @@ async def test_a_replicaset_replaces_evicted_pods_on_the_live_node(bare_server: 
                 )
         with contextlib.suppress(StatusError):
             await client.delete(NAMESPACES, name=namespace)
+        await client.close()
+
+
+async def test_taints_follow_the_conditions_a_kubelet_posts(bare_server: KubelingServer) -> None:
+    client = admin_client(bare_server)
+    suffix = uuid.uuid4().hex[:6]
+    name, healthy = f"nlc-cond-{suffix}", f"nlc-ok-{suffix}"
+    options = ControllerOptions(node_monitor_period=0.5, node_monitor_grace_period=60.0, extra=OPTIONS.extra)
+
+    async def post(node_name: str, ready: str, memory: str, unschedulable: bool) -> None:
+        node = await client.get(NODES, name=node_name)
+        node["spec"]["unschedulable"] = unschedulable
+        node = await client.update(NODES, node)
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        node["status"] = {
+            "conditions": [
+                {"type": kind, "status": status, "lastHeartbeatTime": now, "lastTransitionTime": now}
+                for kind, status in (("Ready", ready), ("MemoryPressure", memory))
+            ]
+        }
+        await client.update(NODES, node, subresource="status")
+
+    async def taints_are(expected: set[tuple[str, str]]) -> bool:
+        node = await client.get(NODES, name=name)
+        return {(t["key"], t["effect"]) for t in node["spec"].get("taints") or []} == expected
+
+    try:
+        # A ready node elsewhere: with every node down the controller would suspect itself and hold back.
+        for node_name, zone in ((name, "sick"), (healthy, "fine")):
+            labels = {"topology.kubernetes.io/zone": f"{zone}-{suffix}"}
+            await client.create(NODES, {"metadata": {"name": node_name, "labels": labels}})
+        await post(healthy, "True", "False", False)
+        await post(name, "False", "True", True)
+        async with controllers_running(bare_server, ["node-lifecycle-controller"], options):
+            sick = {
+                ("node.kubernetes.io/not-ready", "NoExecute"),
+                ("node.kubernetes.io/not-ready", "NoSchedule"),
+                ("node.kubernetes.io/memory-pressure", "NoSchedule"),
+                ("node.kubernetes.io/unschedulable", "NoSchedule"),
+            }
+            await eventually(lambda: taints_are(sick), timeout=30)
+            await post(name, "True", "False", False)
+            await eventually(lambda: taints_are(set()), timeout=30)
+    finally:
+        for node_name in (name, healthy):
+            with contextlib.suppress(StatusError):
+                await client.delete(NODES, name=node_name)
         await client.close()
