@@ -137,10 +137,13 @@ def target_node(pod: Obj) -> str:
     return ""
 
 
-def should_run(node: Obj, ds: Obj) -> tuple[bool, bool]:
-    """(should a daemon pod start on ``node``, may one already there keep running)."""
+def should_run(node: Obj, ds: Obj, template: Obj | None = None) -> tuple[bool, bool]:
+    """(should a daemon pod start on ``node``, may one already there keep running).
+
+    ``template`` is ``daemon_template(ds, ...)`` when the caller has it (one copy per sync, not per node).
+    """
     name = node["metadata"]["name"]
-    template = daemon_template(ds, "")
+    template = template or daemon_template(ds, "")
     spec = template["spec"]
     if spec.get("nodeName") and spec["nodeName"] != name:
         return False, False
@@ -262,6 +265,7 @@ def rolling_update_plan(
 def compute_status(ds: Obj, nodes: list[Obj], by_node: dict[str, list[Obj]], hash_: str, now: float) -> Obj:
     min_ready = int(ds["spec"].get("minReadySeconds") or 0)
     generation = template_generation(ds)
+    template = daemon_template(ds, hash_)
     counts = dict.fromkeys(
         (
             "desiredNumberScheduled",
@@ -274,7 +278,7 @@ def compute_status(ds: Obj, nodes: list[Obj], by_node: dict[str, list[Obj]], has
         0,
     )
     for node in nodes:
-        run, _ = should_run(node, ds)
+        run, _ = should_run(node, ds, template)
         pods = sorted(
             by_node.get(node["metadata"]["name"]) or [],
             key=lambda p: p["metadata"].get("creationTimestamp") or "",
@@ -422,7 +426,8 @@ class DaemonSetController(Controller):
             strategy = (ds["spec"].get("updateStrategy") or {}).get("type", "RollingUpdate")
             if strategy == "RollingUpdate" and self._satisfied(key):
                 by_node = await self._pods_by_node(ds, selector)
-                desired = sum(1 for n in nodes if should_run(n, ds)[0])
+                template = daemon_template(ds, hash_)
+                desired = sum(1 for n in nodes if should_run(n, ds, template)[0])
                 to_delete, to_start = rolling_update_plan(ds, by_node, desired, hash_, time.time())
                 await self._sync_nodes(ds, to_delete, to_start, hash_)
             await self._cleanup_history(ds, old_revisions, by_node)
@@ -538,10 +543,11 @@ class DaemonSetController(Controller):
         )
         min_ready = int(ds["spec"].get("minReadySeconds") or 0)
         now = time.time()
+        template = daemon_template(ds, hash_)
         node_names = {n["metadata"]["name"] for n in nodes}
         for node in nodes:
             name = node["metadata"]["name"]
-            run, keep = should_run(node, ds)
+            run, keep = should_run(node, ds, template)
             pods = by_node.get(name) or []
             if run and not pods:
                 to_start.append(name)
