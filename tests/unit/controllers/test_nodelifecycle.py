@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
+from kubeling.client.clock import FakeClock
 from kubeling.controllers import nodetaints as nt
-from kubeling.controllers.nodelifecycle import mark_unknown, ready_signature
+from kubeling.controllers.base import ClientSource, ControllerContext, ControllerOptions
+from kubeling.controllers.informers import InformerFactory
+from kubeling.controllers.nodelifecycle import NodeLifecycleController, mark_unknown, ready_signature
 
 Obj = dict[str, Any]
 T0 = "2026-01-01T00:00:00Z"
@@ -160,3 +163,109 @@ def test_mark_unknown_keeps_heartbeats_and_fills_missing_conditions() -> None:
     assert disk is not None and disk["reason"] == "NodeStatusNeverUpdated"
     assert ready_signature(node) == (T0, "NOW", "Unknown")
     assert not mark_unknown(node, "LATER")  # already Unknown: nothing to write
+
+
+# -- the monitor and the NoExecute tainter, on a fake clock with cached objects and a fake API --------
+
+
+class FakeAPI:
+    """Records writes; answers a node status update with the body (as the server would)."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, str, Obj]] = []
+
+    async def update(self, resource: Any, body: Obj, **kw: Any) -> Obj:
+        self.writes.append(("update", kw.get("subresource") or "", body))
+        return body
+
+    async def patch(self, resource: Any, patch: Obj, **kw: Any) -> Obj:
+        self.writes.append(("patch", kw.get("subresource") or "", patch))
+        return patch
+
+    async def delete(self, resource: Any, **kw: Any) -> Obj:
+        self.writes.append(("delete", "", kw))
+        return {}
+
+
+class FakeRecorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str]] = []
+
+    def event(self, obj: Obj, type: str, reason: str, message: str) -> None:
+        self.events.append((type, reason, message))
+
+    async def close(self) -> None:
+        pass
+
+
+def make_controller(clock: FakeClock, **extra: Any) -> tuple[NodeLifecycleController, FakeAPI, FakeRecorder]:
+    api, recorder = FakeAPI(), FakeRecorder()
+    options = ControllerOptions(node_monitor_grace_period=40.0, extra={"node_eviction_rate": 0.1, **extra})
+    ctx = ControllerContext(
+        InformerFactory(api),  # type: ignore[arg-type]  # never started: the test fills the stores
+        ClientSource(api),  # type: ignore[arg-type]
+        options=options,
+        clock=clock,
+        recorder_factory=lambda _client, _component: recorder,  # type: ignore[arg-type,return-value]
+    )
+    return NodeLifecycleController(ctx), api, recorder
+
+
+def live_node(name: str, zone: str = "z", ready: str = "True") -> Obj:
+    node = make_node({"Ready": ready, "MemoryPressure": "False"})
+    node["metadata"] = {
+        "name": name,
+        "uid": f"uid-{name}",
+        "creationTimestamp": T0,
+        "labels": {nt.ZONE_LABEL: zone},
+    }
+    return node
+
+
+def lease(name: str, renew: str) -> Obj:
+    return {"metadata": {"name": name, "namespace": "kube-node-lease"}, "spec": {"renewTime": renew}}
+
+
+async def test_grace_is_measured_on_our_clock_and_leases_count() -> None:
+    clock = FakeClock()
+    controller, api, recorder = make_controller(clock)
+    # Heartbeats from long ago (server time) do not make a node dead at first sight.
+    controller.nodes.store.upsert(live_node("silent"))
+    controller.nodes.store.upsert(live_node("leased"))
+    controller.nodes.store.upsert(live_node("other-zone", zone="y"))  # silent too
+    controller.leases.store.upsert(lease("leased", "2026-01-01T00:00:01.000000Z"))
+    await controller.monitor()
+    assert api.writes == []
+    await clock.step(30)
+    controller.leases.store.upsert(lease("leased", "2026-01-01T00:00:31.000000Z"))  # renewed
+    await controller.monitor()
+    await clock.step(11)  # 41 s since "silent" was first seen; 11 s since "leased" renewed
+    await controller.monitor()
+    marked = {w[2]["metadata"]["name"]: w[2] for w in api.writes if w[1] == "status"}
+    assert sorted(marked) == ["other-zone", "silent"]  # "leased" renewed its Lease in time
+    assert nt.ready_status(marked["silent"]) == "Unknown"
+    assert ("Normal", "NodeNotReady", "Node silent status is now: NodeNotReady") in recorder.events
+
+
+async def test_no_execute_taints_are_rate_limited_per_zone_and_held_back_when_all_are_down() -> None:
+    clock = FakeClock()
+    controller, _api, _recorder = make_controller(clock)
+    for i in range(6):
+        controller.nodes.store.upsert(live_node(f"up-{i}"))
+    for i in range(2):
+        controller.nodes.store.upsert(live_node(f"down-{i}", ready="False"))
+    await controller.monitor()  # 2 of 8 down: a Normal zone at 0.1 nodes/s, burst 1
+    controller.taint_pass()
+    assert list(controller.no_execute) == ["down-0"]
+    await clock.step(5)
+    controller.taint_pass()
+    assert list(controller.no_execute) == ["down-0"]
+    await clock.step(5)
+    controller.taint_pass()
+    assert controller.no_execute == {"down-0": nt.NOT_READY, "down-1": nt.NOT_READY}
+    # Every node down: the controller suspects its own view, drops NoExecute taints and adds none.
+    for i in range(6):
+        controller.nodes.store.upsert(live_node(f"up-{i}", ready="False"))
+    await controller.monitor()
+    controller.taint_pass()
+    assert controller.master_disruption and controller.no_execute == {}
