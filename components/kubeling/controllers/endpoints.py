@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 MAX_CAPACITY = 1000
 OVER_CAPACITY_ANNOTATION = "endpoints.kubernetes.io/over-capacity"
 
-Address = tuple[str, Obj]  # (sort key, EndpointAddress)
+PortSet = tuple[tuple[str, int, str, str], ...]  # sorted (name, port, protocol, appProtocol)
+AddressMap = dict[tuple[str, str], Obj]  # (ip, pod uid) → EndpointAddress
 
 
 def endpoint_address(pod: Obj, service: Obj, ip: str) -> Obj:
@@ -62,9 +63,7 @@ def build_subsets(service: Obj, pods: list[Obj]) -> list[Obj]:
     publish_all = bool(spec.get("publishNotReadyAddresses"))
     has_ports = bool(spec.get("ports"))
     # port set → (ready addresses, not-ready addresses), keyed by (ip, uid) to drop duplicates
-    groups: dict[
-        tuple[tuple[str, int, str, str], ...], tuple[dict[tuple[str, str], Obj], dict[tuple[str, str], Obj]]
-    ] = {}
+    groups: dict[PortSet, tuple[AddressMap, AddressMap]] = {}
     for pod in pods:
         if not eu.should_include(pod, include_terminating=False):
             continue
