@@ -253,3 +253,50 @@ async def test_scheduling_gates_hold_a_pod_back(cluster: Cluster) -> None:
     released = {**ungated, "spec": {k: v for k, v in ungated["spec"].items() if k != "schedulingGates"}}
     scheduler._pod_updated(ungated, released)
     assert f"{cluster.namespace}/gated" in scheduler.queue
+
+
+async def test_preemption_spares_pods_protected_by_a_disruption_budget(cluster: Cluster) -> None:
+    pdbs = StaticResource("policy", "v1", "poddisruptionbudgets")
+    lowest, low, high = (f"{cluster.namespace}-{suffix}" for suffix in ("lowest", "low", "high"))
+    # Without the budget the guarded pod, being the cheapest victim, would be the one to go.
+    for name, value in ((lowest, 5), (low, 10), (high, 1000)):
+        body = {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name}}
+        await cluster.client.create(PRIORITY_CLASSES, {**body, "value": value})
+    try:
+        await cluster.add_node("pdb-a", cpu="1")
+        await cluster.add_node("pdb-b", cpu="1")
+        cluster.start_scheduler()
+        await cluster.create(pod_spec("guarded", cpu="800m", labels={"app": "db"}, priorityClassName=lowest))
+        await cluster.create(pod_spec("plain", cpu="800m", priorityClassName=low))
+        placed = {await cluster.node_of("guarded"), await cluster.node_of("plain")}
+        assert placed == {"pdb-a", "pdb-b"}
+        budget = await cluster.client.create(
+            pdbs,
+            {
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": {"name": "db"},
+                "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}},
+            },
+            namespace=cluster.namespace,
+        )
+        # No disruption controller runs here: write the status it would compute.
+        budget["status"] = {
+            "disruptionsAllowed": 0,
+            "currentHealthy": 1,
+            "desiredHealthy": 1,
+            "expectedPods": 1,
+            "observedGeneration": budget["metadata"].get("generation", 1),
+        }
+        await cluster.client.update(pdbs, budget, namespace=cluster.namespace, subresource="status")
+
+        await cluster.create(pod_spec("vip", cpu="800m", priorityClassName=high))
+        plain_node = await cluster.node_of("plain")
+        assert await cluster.node_of("vip", timeout=20) == plain_node
+        assert (await cluster.get("guarded"))["spec"]["nodeName"] != plain_node
+        preempted = [e for e in await cluster.events("plain") if e["reason"] == "Preempted"]
+        assert preempted
+        assert not [e for e in await cluster.events("guarded") if e["reason"] == "Preempted"]
+    finally:
+        for name in (lowest, low, high):
+            await cluster.client.delete(PRIORITY_CLASSES, name=name)
