@@ -19,18 +19,9 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from kubeling.controllers.manager import load_controller_class
 from tests.fixtures.server import REPO, KubelingServer, kubectl
 
-_NEEDED = ("deployment-controller", "statefulset-controller", "daemonset-controller", "job-controller")
-pytestmark = [
-    pytest.mark.integration,
-    # Until every controller these tests drive exists (they are being built), say so instead of failing.
-    pytest.mark.skipif(
-        any(load_controller_class(name) is None for name in _NEEDED),
-        reason="workload controllers not built yet",
-    ),
-]
+pytestmark = pytest.mark.integration
 
 T = TypeVar("T")
 NODE_PREFIX = "worker-"
