@@ -198,7 +198,7 @@ def _scheduler(config: ServerConfig, server: APIServer) -> Coroutine[Any, Any, N
         log.warning("this kubeling has no scheduler yet")
         return None
     client = _component_client(config, server, SCHEDULER, "kube-scheduler")
-    return _closing(run_scheduler(SchedulerConfig(), client), client)
+    return _closing(run_scheduler(SchedulerConfig(secure_port=0), client), client)
 
 
 async def _closing(work: Coroutine[Any, Any, None], client: RESTClient) -> None:

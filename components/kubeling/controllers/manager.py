@@ -129,7 +129,9 @@ class ControllerManagerConfig:
     kube_api_qps: float = 20.0
     kube_api_burst: int = 30
     bind_address: str = "0.0.0.0"
-    secure_port: int = 10257  # /healthz, /livez, /readyz over HTTPS; 0 turns serving off
+    # /healthz, /livez, /readyz over HTTPS; 0 (the default when embedded) serves none.
+    # The command line's default is upstream's port, 10257.
+    secure_port: int = 0
     tls_cert_file: str = ""
     tls_private_key_file: str = ""
     cert_dir: str = ""

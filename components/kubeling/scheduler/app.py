@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from kubeling.client.kubeconfig import load_config
 from kubeling.client.leaderelection import LeaderElector, RESTLeaseClient
 from kubeling.client.rest import RESTClient
+from kubeling.health import HealthServer
 from kubeling.scheduler.scheduler import DEFAULT_SCHEDULER_NAME, Scheduler
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,13 @@ class SchedulerConfig:
     kube_api_qps: float = 50.0
     kube_api_burst: int = 100
     identity: str = ""
+    bind_address: str = "0.0.0.0"
+    # /healthz, /livez, /readyz over HTTPS; 0 (the default when embedded) serves none.
+    # The command line's default is upstream's port, 10259.
+    secure_port: int = 0
+    tls_cert_file: str = ""
+    tls_private_key_file: str = ""
+    cert_dir: str = ""
 
 
 async def run(
@@ -59,12 +67,9 @@ async def run(
         scheduler_name=config.scheduler_name,
         percentage_of_nodes_to_score=config.percentage_of_nodes_to_score,
     )
-    try:
-        await scheduler.start_informers()
-        if not config.leader_elect:
-            await scheduler.run()
-            return
-        identity = config.identity or f"{socket.gethostname()}_{uuid.uuid4()}"
+    identity = config.identity or f"{socket.gethostname()}_{uuid.uuid4()}"
+    elector: LeaderElector | None = None
+    if config.leader_elect:
         elector = LeaderElector(
             RESTLeaseClient(client),
             config.leader_elect_resource_namespace,
@@ -76,9 +81,24 @@ async def run(
             on_started_leading=scheduler.run,
             on_new_leader=lambda who: log.info("new scheduler leader: %s", who),
         )
+    health = HealthServer(
+        bind_address=config.bind_address,
+        port=config.secure_port,
+        checks={"leaderElection": elector.check} if elector else {},
+        tls_cert_file=config.tls_cert_file,
+        tls_private_key_file=config.tls_private_key_file,
+        cert_dir=config.cert_dir,
+    )
+    try:
+        await health.start()
+        await scheduler.start_informers()
+        if elector is None:
+            await scheduler.run()
+            return
         await elector.run()
         log.warning("scheduler %s lost its lease: stopping", identity)
     finally:
+        await health.stop()
         await scheduler.stop()
         if own_client:
             await client.close()

@@ -7,38 +7,24 @@ import asyncio
 import signal
 from typing import Any
 
-
-def _bool(value: str) -> bool:
-    lowered = value.lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean {value!r}")
-
-
-def _duration(value: str) -> float:
-    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    for suffix in ("ms", "s", "m", "h"):
-        head = value[: -len(suffix)]
-        if value.endswith(suffix) and head.replace(".", "", 1).isdigit():
-            return float(head) * units[suffix]
-    try:
-        return float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid duration {value!r}") from None
+from kubeling.flags import boolean, duration
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("scheduler", help="run the scheduler (kube-scheduler)")
     p.add_argument("--kubeconfig", default=None, help="defaults to in-cluster, then $KUBECONFIG")
-    p.add_argument("--leader-elect", type=_bool, nargs="?", const=True, default=True)
-    p.add_argument("--leader-elect-lease-duration", type=_duration, default=15.0)
-    p.add_argument("--leader-elect-renew-deadline", type=_duration, default=10.0)
-    p.add_argument("--leader-elect-retry-period", type=_duration, default=2.0)
+    p.add_argument("--leader-elect", type=boolean, nargs="?", const=True, default=True)
+    p.add_argument("--leader-elect-lease-duration", type=duration, default=15.0)
+    p.add_argument("--leader-elect-renew-deadline", type=duration, default=10.0)
+    p.add_argument("--leader-elect-retry-period", type=duration, default=2.0)
     p.add_argument("--leader-elect-resource-namespace", default="kube-system")
     p.add_argument("--leader-elect-resource-name", default="kube-scheduler")
     p.add_argument("--scheduler-name", default="default-scheduler")
+    p.add_argument("--bind-address", default="0.0.0.0", help="address of the health endpoints")
+    p.add_argument("--secure-port", type=int, default=10259, help="HTTPS port of /healthz; 0 disables it")
+    p.add_argument("--tls-cert-file", default="")
+    p.add_argument("--tls-private-key-file", default="")
+    p.add_argument("--cert-dir", default="", help="where a self-signed serving pair is kept")
     p.add_argument("--kube-api-qps", type=float, default=50.0)
     p.add_argument("--kube-api-burst", type=int, default=100)
     p.add_argument(
@@ -62,6 +48,11 @@ async def _run(args: argparse.Namespace) -> Any:
         percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,
         kube_api_qps=args.kube_api_qps,
         kube_api_burst=args.kube_api_burst,
+        bind_address=args.bind_address,
+        secure_port=args.secure_port,
+        tls_cert_file=args.tls_cert_file,
+        tls_private_key_file=args.tls_private_key_file,
+        cert_dir=args.cert_dir,
     )
     task = asyncio.get_running_loop().create_task(run(config))
     loop = asyncio.get_running_loop()

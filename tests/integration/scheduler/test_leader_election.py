@@ -8,12 +8,14 @@ import subprocess
 import sys
 import time
 
+import aiohttp
 import pytest
 
 from kubeling.api import errors
 from kubeling.client.paths import StaticResource
 from kubeling.scheduler.app import SchedulerConfig, run
 from kubeling.scheduler.scheduler import Scheduler
+from tests.fixtures.server import free_port
 from tests.integration.scheduler.conftest import Cluster, eventually, pod_spec, repo_root
 
 pytestmark = pytest.mark.integration
@@ -33,6 +35,7 @@ async def holder(cluster: Cluster) -> str:
 async def test_standby_takes_over_when_the_leader_dies(cluster: Cluster) -> None:
     await cluster.add_node("le-a")
     await cluster.add_node("le-b")
+    health_port = free_port()
     leader = subprocess.Popen(
         [
             sys.executable,
@@ -44,6 +47,8 @@ async def test_standby_takes_over_when_the_leader_dies(cluster: Cluster) -> None
             f"--leader-elect-lease-duration={LEASE_SECONDS}s",
             "--leader-elect-renew-deadline=3s",
             "--leader-elect-retry-period=500ms",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={health_port}",
         ],
         cwd=repo_root(),
         stdout=subprocess.DEVNULL,
@@ -53,6 +58,12 @@ async def test_standby_takes_over_when_the_leader_dies(cluster: Cluster) -> None
     try:
         first = await eventually(lambda: holder(cluster), timeout=20, what="a leader")
         assert first != "standby"
+        # The leader's health endpoint as a liveness probe sees it (HTTPS; 10259 by default).
+        async with aiohttp.ClientSession() as session:
+            url = f"https://127.0.0.1:{health_port}/healthz?verbose"
+            async with session.get(url, ssl=False) as answer:
+                assert answer.status == 200
+                assert "[+]leaderElection ok" in await answer.text()
         config = SchedulerConfig(
             leader_elect=True,
             identity="standby",
