@@ -341,6 +341,47 @@ def test_deleting_a_namespace_empties_and_removes_it(cluster: Cluster) -> None:
     assert cluster.kubectl("get", "namespace", name, check=False).returncode != 0
 
 
+@pytest.mark.slow  # a real minute passes before a '* * * * *' schedule fires
+def test_a_cronjob_fires_on_the_real_clock(cluster: Cluster, namespace: str) -> None:
+    cluster.apply(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {"name": "tick"},
+            "spec": {
+                "schedule": "* * * * *",
+                "jobTemplate": {
+                    "spec": {
+                        "template": {
+                            "metadata": {"annotations": {"hollow.kubeling.io/exit-code": "0"}},
+                            "spec": {
+                                "restartPolicy": "Never",
+                                "containers": [{"name": "main", "image": "busybox:1.36"}],
+                            },
+                        }
+                    }
+                },
+            },
+        },
+        namespace,
+    )
+
+    def finished_job() -> str:
+        for job in cluster.json("get", "jobs", "-n", namespace)["items"]:
+            done = any(
+                c["type"] == "Complete" and c["status"] == "True"
+                for c in job["status"].get("conditions") or []
+            )
+            if done:
+                return job["metadata"]["name"]
+        return ""
+
+    name = wait_until(finished_job, 130, "a Job of the CronJob completed")
+    assert name.startswith("tick-")
+    cronjob = cluster.json("get", "cronjob", "tick", "-n", namespace)
+    assert cronjob["status"].get("lastScheduleTime") and cronjob["status"].get("lastSuccessfulTime")
+
+
 # -- scheduling -------------------------------------------------------------------------------
 
 
