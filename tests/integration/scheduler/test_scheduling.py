@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from kubeling.client.paths import StaticResource
+from kubeling.kubelet.hollow import PODS
 from tests.integration.scheduler.conftest import Cluster, eventually, pod_spec
 
 pytestmark = pytest.mark.integration
@@ -247,12 +248,11 @@ async def test_scheduling_gates_hold_a_pod_back(cluster: Cluster) -> None:
     assert await cluster.node_of("free") == "gate-a"
     assert not (await cluster.get("gated"))["spec"].get("nodeName")
     assert f"{cluster.namespace}/gated" not in scheduler.queue
-    # Removing the gates is the way back in; this apiserver does not accept that update yet
-    # (it rejects any spec.schedulingGates change), so feed the scheduler the ungated pod directly.
-    ungated = await cluster.get("gated")
-    released = {**ungated, "spec": {k: v for k, v in ungated["spec"].items() if k != "schedulingGates"}}
-    scheduler._pod_updated(ungated, released)
-    assert f"{cluster.namespace}/gated" in scheduler.queue
+    # Removing the gates is the way back in.
+    await cluster.client.patch(
+        PODS, {"spec": {"schedulingGates": None}}, name="gated", namespace=cluster.namespace
+    )
+    assert await cluster.node_of("gated") == "gate-a"
 
 
 async def test_preemption_spares_pods_protected_by_a_disruption_budget(cluster: Cluster) -> None:

@@ -254,6 +254,7 @@ def validate_status(resource: Resource, obj: Obj, old: Obj) -> list[Cause]:
         key = (resource.group, resource.kind)
         if key == ("", "Pod"):
             errs += _pod_status(status)
+            errs += _binding_of_gated_pod(as_dict(obj.get("spec")), as_dict(as_dict(old).get("spec")))
         elif key == ("", "Namespace") and status.get("phase") and status["phase"] not in NAMESPACE_PHASES:
             errs.append(not_supported("status.phase", status["phase"], NAMESPACE_PHASES))
         for i, condition in enumerate(as_list(status.get("conditions"))):
@@ -269,6 +270,13 @@ def validate_status(resource: Resource, obj: Obj, old: Obj) -> list[Cause]:
         return errs
 
     return _dedupe(_guarded(run))
+
+
+def _binding_of_gated_pod(spec: Obj, old_spec: Obj) -> list[Cause]:
+    """Only a binding sets nodeName here; a pod still gated must not be bound."""
+    if spec.get("nodeName") and not old_spec.get("nodeName") and as_list(spec.get("schedulingGates")):
+        return [forbidden("spec.nodeName", "cannot be set until all schedulingGates have been cleared")]
+    return []
 
 
 def _pod_status(status: Obj) -> list[Cause]:

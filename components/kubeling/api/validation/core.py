@@ -148,6 +148,19 @@ def validate_pod_spec(spec: Any, path: str, *, template: bool = False) -> list[C
             errs += [invalid(f"{path}.{field}", value, m) for m in is_dns1123_label(str(value))]
     errs += _validate_tolerations(spec.get("tolerations"), f"{path}.tolerations")
     errs += _validate_host_aliases(spec.get("hostAliases"), f"{path}.hostAliases")
+    errs += _validate_scheduling_gates(spec.get("schedulingGates"), f"{path}.schedulingGates")
+    return errs
+
+
+def _validate_scheduling_gates(items: Any, path: str) -> list[Cause]:
+    errs: list[Cause] = []
+    seen: set[str] = set()
+    for i, gate in dicts(items):
+        name = str(gate.get("name") or "")
+        errs += [invalid(f"{path}[{i}]", name, m) for m in is_qualified_name(name)]
+        if name in seen:
+            errs.append(duplicate(f"{path}[{i}]", name))
+        seen.add(name)
     return errs
 
 
@@ -458,7 +471,12 @@ def validate_pod_template(template: Any, path: str) -> list[Cause]:
 
 
 def validate_pod(pod: Obj) -> list[Cause]:
-    return validate_pod_spec(pod.get("spec"), "spec")
+    spec = as_dict(pod.get("spec"))
+    errs = validate_pod_spec(spec, "spec")
+    # The scheduler never sees a pod created bound, so gates could not hold it.
+    if spec.get("nodeName") and as_list(spec.get("schedulingGates")):
+        errs.append(forbidden("spec.nodeName", "cannot be set until all schedulingGates have been cleared"))
+    return errs
 
 
 POD_UPDATABLE = (
@@ -493,6 +511,13 @@ def validate_pod_update(pod: Obj, old: Obj) -> list[Cause]:
     new_tolerations = as_list(new_spec.get("tolerations"))
     if all(t in new_tolerations for t in old_tolerations):
         _restore(munged, old_spec, "tolerations")
+    # Gates are only ever removed: whoever holds a pod back releases it.
+    errs += _only_deleted_gates(new_spec.get("schedulingGates"), old_spec.get("schedulingGates"))
+    _restore(munged, old_spec, "schedulingGates")
+    if as_list(old_spec.get("schedulingGates")):
+        # A gated pod may still be narrowed down to fewer nodes (queueing systems do so).
+        errs += _only_added_node_selector(new_spec.get("nodeSelector"), old_spec.get("nodeSelector"))
+        _restore(munged, old_spec, "nodeSelector")
     if munged != old_spec:
         changed = sorted(k for k in set(munged) | set(old_spec) if munged.get(k) != old_spec.get(k))
         detail = "pod updates may not change fields other than " + ",".join(POD_UPDATABLE)
@@ -512,6 +537,26 @@ def validate_pod_update(pod: Obj, old: Obj) -> list[Cause]:
             )
         )
     return errs
+
+
+def _only_deleted_gates(new: Any, old: Any) -> list[Cause]:
+    old_names = {as_dict(g).get("name") for g in as_list(old)}
+    return [
+        forbidden(
+            f"spec.schedulingGates[{i}].name",
+            f"only deletion is allowed, but found new scheduling gate '{gate.get('name')}'",
+        )
+        for i, gate in dicts(new)
+        if gate.get("name") not in old_names
+    ]
+
+
+def _only_added_node_selector(new: Any, old: Any) -> list[Cause]:
+    new_selector, old_selector = as_dict(new), as_dict(old)
+    if all(new_selector.get(k, object()) == v for k, v in old_selector.items()):
+        return []
+    detail = "only additions to spec.nodeSelector are allowed (no mutations or deletions)"
+    return [invalid("spec.nodeSelector", new_selector, detail)]
 
 
 def _restore(target: Obj, source: Obj, field: str) -> None:

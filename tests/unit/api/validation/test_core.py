@@ -137,6 +137,22 @@ POD_CASES = [
         _set("spec.nodeSelector", {"-bad": "x"}),
         [("spec.nodeSelector", "FieldValueInvalid")],
     ),
+    ("gated", _set("spec.schedulingGates", [{"name": "example.com/quota"}]), []),
+    (
+        "gate-bad-name",
+        _set("spec.schedulingGates", [{"name": "-bad"}]),
+        [("spec.schedulingGates[0]", "FieldValueInvalid")],
+    ),
+    (
+        "gate-duplicate",
+        _set("spec.schedulingGates", [{"name": "g"}, {"name": "g"}]),
+        [("spec.schedulingGates[1]", "FieldValueDuplicate")],
+    ),
+    (
+        "gated-and-bound",
+        lambda p: p["spec"].update(nodeName="n1", schedulingGates=[{"name": "g"}]),
+        [("spec.nodeName", "FieldValueForbidden")],
+    ),
     ("bad-name", _set("metadata.name", "Bad_Name"), [("metadata.name", "FieldValueInvalid")]),
     ("no-namespace", _set("metadata.namespace", ""), [("metadata.namespace", "FieldValueRequired")]),
     (
@@ -210,6 +226,57 @@ def test_pod_update(mutate, expected):
     new["spec"]["activeDeadlineSeconds"] = 100
     mutate(new)
     assert fields(check(POD, new, old)) == expected
+
+
+GATES = [{"name": "a.example.com/one"}, {"name": "two"}]
+
+GATE_CASES = [
+    ("one-removed", {"schedulingGates": GATES}, {"schedulingGates": GATES[1:]}, []),
+    ("all-removed", {"schedulingGates": GATES}, {}, []),
+    ("reordered", {"schedulingGates": GATES}, {"schedulingGates": GATES[::-1]}, []),
+    (
+        "one-added",
+        {"schedulingGates": GATES[:1]},
+        {"schedulingGates": [*GATES[:1], {"name": "new"}]},
+        [("spec.schedulingGates[1].name", "FieldValueForbidden")],
+    ),
+    (
+        "added-after-creation",
+        {},
+        {"schedulingGates": GATES[:1]},
+        [("spec.schedulingGates[0].name", "FieldValueForbidden")],
+    ),
+    (
+        "gated-node-selector-added",
+        {"schedulingGates": GATES, "nodeSelector": {"a": "b"}},
+        {"schedulingGates": GATES, "nodeSelector": {"a": "b", "c": "d"}},
+        [],
+    ),
+    (
+        "gated-node-selector-changed",
+        {"schedulingGates": GATES, "nodeSelector": {"a": "b"}},
+        {"schedulingGates": GATES, "nodeSelector": {"a": "z"}},
+        [("spec.nodeSelector", "FieldValueInvalid")],
+    ),
+    (
+        "ungated-node-selector-added",
+        {},
+        {"nodeSelector": {"a": "b"}},
+        [("spec", "FieldValueForbidden")],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("old_spec", "new_spec", "expected"), [c[1:] for c in GATE_CASES], ids=[c[0] for c in GATE_CASES]
+)
+def test_pod_update_scheduling_gates(old_spec, new_spec, expected):
+    assert fields(check(POD, make_pod(**new_spec), make_pod(**old_spec))) == expected
+
+
+def test_new_gate_message_matches_upstream():
+    [cause] = check(POD, make_pod(schedulingGates=[{"name": "x"}]), make_pod())
+    assert cause.message == "Forbidden: only deletion is allowed, but found new scheduling gate 'x'"
 
 
 def test_pod_update_message_names_the_updatable_fields():
@@ -426,6 +493,13 @@ def test_status_update_checks_metadata_and_phase():
         ("metadata.uid", "FieldValueInvalid"),
         ("status.phase", "FieldValueNotSupported"),
     ]
+
+
+def test_binding_refuses_a_gated_pod():
+    old = make_pod(schedulingGates=[{"name": "g"}])
+    bound = make_pod(schedulingGates=[{"name": "g"}], nodeName="n1")
+    assert fields(validate_status(POD, bound, old)) == [("spec.nodeName", "FieldValueForbidden")]
+    assert validate_status(POD, make_pod(nodeName="n1"), make_pod()) == []
 
 
 def test_malformed_fields_never_raise():
