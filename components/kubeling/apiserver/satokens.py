@@ -8,6 +8,8 @@ still exists with the same uid, so deleting the account revokes its tokens.
 
 from __future__ import annotations
 
+import base64
+import hmac
 import time
 import uuid
 from collections.abc import Callable
@@ -108,6 +110,8 @@ class ServiceAccountTokens:
             claims = jwt.verify(token, self.verify_keys)
         except jwt.InvalidToken:
             return None
+        if claims.get("iss") == LEGACY_ISSUER:
+            return _authenticate_legacy(token, claims, lookup)
         if claims.get("iss") != self.issuer:
             return None
         now = time.time()
@@ -153,3 +157,37 @@ class ServiceAccountTokens:
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [jwt.jwk(k) for k in self.verify_keys]}
+
+
+LEGACY_ISSUER = "kubernetes/serviceaccount"
+_LEGACY = "kubernetes.io/serviceaccount/"
+
+
+def _authenticate_legacy(
+    token: str, claims: dict[str, Any], lookup: Lookup
+) -> tuple[str, str, tuple[str, ...], dict[str, list[str]]]:
+    """A token of a ``kubernetes.io/service-account-token`` Secret (signed by our key, never expiring).
+
+    Valid only while its Secret still exists and still holds this very token,
+    and its ServiceAccount exists with the uid the token names — deleting
+    either revokes it, as upstream's legacy validator does.
+    """
+    namespace = claims.get(f"{_LEGACY}namespace")
+    secret_name = claims.get(f"{_LEGACY}secret.name")
+    account = claims.get(f"{_LEGACY}service-account.name")
+    account_uid = claims.get(f"{_LEGACY}service-account.uid")
+    if not all(isinstance(v, str) and v for v in (namespace, secret_name, account, account_uid)):
+        raise errors.unauthorized("Unauthorized")
+    secret = lookup("", "secrets", namespace, secret_name)
+    stored = ((secret or {}).get("data") or {}).get("token", "")
+    try:
+        held = base64.b64decode(stored).decode() if stored else ""
+    except (ValueError, UnicodeDecodeError):
+        held = ""
+    if not held or not hmac.compare_digest(held, token):
+        raise errors.unauthorized("Unauthorized")
+    live = lookup("", "serviceaccounts", namespace, account)
+    if live is None or live["metadata"].get("uid") != account_uid:
+        raise errors.unauthorized("Unauthorized")
+    user = f"system:serviceaccount:{namespace}:{account}"
+    return user, account_uid, ("system:serviceaccounts", f"system:serviceaccounts:{namespace}"), {}
