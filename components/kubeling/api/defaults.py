@@ -213,9 +213,31 @@ def _namespace(ns: Obj) -> None:
 
 
 def _node(node: Obj) -> None:
+    spec = node.get("spec")
+    if isinstance(spec, dict):
+        _pod_cidrs(spec)
     status = node.get("status")
     if isinstance(status, dict) and isinstance(status.get("capacity"), dict) and "allocatable" not in status:
         status["allocatable"] = copy.deepcopy(status["capacity"])
+
+
+def _pod_cidrs(spec: Obj) -> None:
+    """Keep ``podCIDR == podCIDRs[0]``, as upstream's v1 conversion does.
+
+    The single field wins when the two disagree (older clients only know it),
+    so changing ``podCIDR`` alone reads as a change of ``podCIDRs`` that the
+    update validation then refuses.
+    """
+    single = spec.get("podCIDR")
+    cidrs = spec.get("podCIDRs")
+    if (
+        isinstance(single, str)
+        and single
+        and (not isinstance(cidrs, list) or not cidrs or cidrs[0] != single)
+    ):
+        spec["podCIDRs"] = [single]
+    elif isinstance(cidrs, list) and cidrs and isinstance(cidrs[0], str):
+        spec["podCIDR"] = cidrs[0]
 
 
 def _pvc_spec(pvc: Obj) -> None:

@@ -64,10 +64,11 @@ async def test_nodes_get_distinct_cidrs_until_the_range_is_full(bare_server: Kub
                 return any(e["reason"] == "CIDRNotAvailable" for e in events["items"])
 
             await eventually(full_event, timeout=30)
-            # The apiserver keeps pod CIDRs once set.
+            # The apiserver keeps pod CIDRs once set (podCIDR, which wins over podCIDRs, changed too).
             donor = next(name for name, cidrs in found.items() if cidrs)
             with pytest.raises(StatusError) as refused:
-                await client.patch(NODES, {"spec": {"podCIDRs": ["10.250.9.0/24"]}}, name=donor)
+                moved = {"podCIDR": "10.250.9.0/24", "podCIDRs": ["10.250.9.0/24"]}
+                await client.patch(NODES, {"spec": moved}, name=donor)
             assert refused.value.code == 422
             # Deleting a node frees its range for the node that waited.
             freed = found[donor][0]

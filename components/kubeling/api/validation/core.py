@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import ipaddress
 from typing import Any
 
 from kubeling.api.errors import Cause
@@ -775,11 +776,7 @@ def _standard_finalizer(finalizer: Any, path: str) -> list[Cause]:
 def validate_node(node: Obj) -> list[Cause]:
     spec = as_dict(node.get("spec"))
     errs: list[Cause] = []
-    cidrs = as_list(spec.get("podCIDRs"))
-    for i, cidr in enumerate(cidrs):
-        errs += [invalid(f"spec.podCIDRs[{i}]", cidr, m) for m in is_cidr(str(cidr))]
-    if spec.get("podCIDR") and not cidrs:
-        errs += [invalid("spec.podCIDR", spec["podCIDR"], m) for m in is_cidr(str(spec["podCIDR"]))]
+    errs += _validate_pod_cidrs(spec)
     for i, taint in dicts(spec.get("taints")):
         key = taint.get("key")
         if not key:
@@ -791,6 +788,29 @@ def validate_node(node: Obj) -> list[Cause]:
             errs.append(required(f"spec.taints[{i}].effect"))
         else:
             errs += enum(effect, f"spec.taints[{i}].effect", ["NoSchedule", "PreferNoSchedule", "NoExecute"])
+    return errs
+
+
+def _validate_pod_cidrs(spec: Obj) -> list[Cause]:
+    errs: list[Cause] = []
+    cidrs = as_list(spec.get("podCIDRs"))
+    for i, cidr in enumerate(cidrs):
+        errs += [invalid(f"spec.podCIDRs[{i}]", cidr, m) for m in is_cidr(str(cidr))]
+    if spec.get("podCIDR") and not cidrs:
+        errs += [invalid("spec.podCIDR", spec["podCIDR"], m) for m in is_cidr(str(spec["podCIDR"]))]
+    elif cidrs and spec.get("podCIDR") and spec["podCIDR"] != cidrs[0]:
+        errs.append(invalid("spec.podCIDR", spec["podCIDR"], "must match the first entry of spec.podCIDRs"))
+    if len(cidrs) > 1 and not errs:
+        families = {ipaddress.ip_network(str(c), strict=False).version for c in cidrs}
+        if len(cidrs) > 2 or len(families) != 2:
+            errs.append(
+                invalid("spec.podCIDRs", cidrs, "may specify no more than one CIDR for each IP family")
+            )
+        seen: set[str] = set()
+        for i, cidr in enumerate(cidrs):
+            if cidr in seen:
+                errs.append(duplicate(f"spec.podCIDRs[{i}]", cidr))
+            seen.add(str(cidr))
     return errs
 
 

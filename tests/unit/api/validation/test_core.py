@@ -484,6 +484,49 @@ def test_pvc_spec_is_immutable_except_requests():
     assert fields(check(PVC, _pvc(storageClassName="fast"), old)) == [("spec", "FieldValueForbidden")]
 
 
+NODE = resource("", "v1", "Node")
+
+
+def _node(**spec: Any) -> Obj:
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}, "spec": spec}
+
+
+NODE_CIDR_CASES = [
+    ("dual-stack", {"podCIDRs": ["10.0.1.0/24", "fd00::/64"]}, []),
+    ("bad-cidr", {"podCIDR": "10.0.1.0"}, [("spec.podCIDRs[0]", "FieldValueInvalid")]),
+    (
+        "two-of-one-family",
+        {"podCIDRs": ["10.0.1.0/24", "10.0.2.0/24"]},
+        [("spec.podCIDRs", "FieldValueInvalid")],
+    ),
+    (
+        "duplicate",
+        {"podCIDRs": ["fd00::/64", "fd00::/64"]},
+        [("spec.podCIDRs", "FieldValueInvalid"), ("spec.podCIDRs[1]", "FieldValueDuplicate")],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"), [c[1:] for c in NODE_CIDR_CASES], ids=[c[0] for c in NODE_CIDR_CASES]
+)
+def test_node_pod_cidrs(spec, expected):
+    assert fields(check(NODE, _node(**spec))) == expected
+
+
+def test_node_pod_cidr_is_set_once():
+    unset = _node()
+    assigned = _node(podCIDR="10.0.1.0/24", podCIDRs=["10.0.1.0/24"])
+    assert check(NODE, assigned, unset) == []
+    changed = [
+        _node(podCIDR="10.0.9.0/24", podCIDRs=["10.0.1.0/24"]),  # the single field alone
+        _node(podCIDR="10.0.1.0/24", podCIDRs=["10.0.1.0/24", "fd00::/64"]),
+        _node(),
+    ]
+    for new in changed:
+        assert fields(check(NODE, new, assigned)) == [("spec.podCIDRs", "FieldValueForbidden")]
+
+
 def test_status_update_checks_metadata_and_phase():
     old = make_pod()
     new = make_pod()

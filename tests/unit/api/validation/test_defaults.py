@@ -322,3 +322,31 @@ def test_custom_resource_schema_defaults():
     empty: Obj = {"metadata": {"name": "w"}}
     apply_defaults(res, empty)
     assert empty == {"metadata": {"name": "w"}}  # no spec: nothing to default inside it
+
+
+NODE_CIDR_CASES = [
+    (
+        "single-fills-list",
+        {"podCIDR": "10.0.1.0/24"},
+        {"podCIDR": "10.0.1.0/24", "podCIDRs": ["10.0.1.0/24"]},
+    ),
+    (
+        "list-fills-single",
+        {"podCIDRs": ["10.0.1.0/24", "fd00::/64"]},
+        {"podCIDR": "10.0.1.0/24", "podCIDRs": ["10.0.1.0/24", "fd00::/64"]},
+    ),
+    (
+        "single-wins-when-they-differ",
+        {"podCIDR": "10.0.2.0/24", "podCIDRs": ["10.0.1.0/24", "fd00::/64"]},
+        {"podCIDR": "10.0.2.0/24", "podCIDRs": ["10.0.2.0/24"]},
+    ),
+    ("neither", {}, {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"), [c[1:] for c in NODE_CIDR_CASES], ids=[c[0] for c in NODE_CIDR_CASES]
+)
+def test_node_pod_cidrs(spec, expected):
+    node = defaulted(resource("", "v1", "Node"), {"metadata": {"name": "n1"}, "spec": spec})
+    assert node["spec"] == expected
