@@ -40,3 +40,32 @@ ensure_venv() {
   fi
   export PATH="$VENV/bin:$PATH"
 }
+
+# Docker Engine and the CNI reference plugins, for the kubelet and its tests; dockerd is
+# started in the background when nothing runs it (no systemd on CI machines).
+ensure_docker() {
+  local missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+  [ -x /bin/busybox ] || missing+=(busybox-static)
+  command -v iptables >/dev/null || missing+=(iptables)
+  command -v conntrack >/dev/null || missing+=(conntrack)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  if docker info >/dev/null 2>&1; then return 0; fi
+  echo "==> starting dockerd"
+  if [ -d /run/systemd/system ]; then
+    as_root systemctl start docker
+  else
+    as_root sh -c 'nohup dockerd >/var/log/kubeling-dockerd.log 2>&1 &'
+  fi
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  echo "dockerd did not come up; see /var/log/kubeling-dockerd.log" >&2
+  return 1
+}

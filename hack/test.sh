@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Run kubeling's test suite: lint, unit and integration tiers (real etcd, real kubectl).
+# Run kubeling's test suite: lint, unit and integration tiers (real etcd, Docker, real kubectl).
 # Extra arguments go to pytest; `-m e2e` selects the slow lab tier instead.
 source "$(dirname "$0")/lib.sh"
 ensure_apt_packages
+ensure_docker
 ensure_venv
 cd "$ROOT"
 echo "==> ruff"
