@@ -19,6 +19,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ class ServerConfig:
     service_cluster_ip_range: str = "10.96.0.0/12"
     advertise_address: str = ""
     cluster_cidr: str = "10.244.0.0/16"
+    node_name: str = field(default_factory=lambda: socket.gethostname().lower())
     controllers: list[str] = field(default_factory=lambda: ["*"])
     node_monitor_grace_period: float = 40.0
     disable_controller_manager: bool = False
@@ -81,9 +83,22 @@ def _admin_token(data_dir: Path) -> str:
     return _tokens(data_dir)[ADMIN]
 
 
-def write_kubeconfig(path: Path, *, server: str, ca_file: Path, token: str) -> None:
+def write_kubeconfig(
+    path: Path,
+    *,
+    server: str,
+    ca_file: Path,
+    token: str = "",
+    client_cert: Path | None = None,
+    client_key: Path | None = None,
+    user: str = "admin",
+) -> None:
+    """A kubeconfig for ``user``: a bearer token, or a client certificate and key (by path)."""
     import base64
 
+    credentials: dict[str, str] = {"token": token} if token else {}
+    if client_cert is not None and client_key is not None:
+        credentials = {"client-certificate": str(client_cert), "client-key": str(client_key)}
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -96,9 +111,9 @@ def write_kubeconfig(path: Path, *, server: str, ca_file: Path, token: str) -> N
                 },
             }
         ],
-        "users": [{"name": "admin", "user": {"token": token}}],
-        "contexts": [{"name": "admin@kubeling", "context": {"cluster": "kubeling", "user": "admin"}}],
-        "current-context": "admin@kubeling",
+        "users": [{"name": user, "user": credentials}],
+        "contexts": [{"name": f"{user}@kubeling", "context": {"cluster": "kubeling", "user": user}}],
+        "current-context": f"{user}@kubeling",
         "preferences": {},
     }
     # Atomic: whoever waits for this file never reads half of it.
@@ -137,6 +152,8 @@ def apiserver_config(config: ServerConfig) -> APIServerConfig:
         etcd_servers=config.etcd_servers,
         data_dir=data_dir,
         token_auth_file=str(data_dir / "tokens.csv"),
+        # Identities that log in by certificate (a kubelet) are signed by the serving CA.
+        client_ca_file=str(data_dir / "pki" / "ca.crt"),
         authorization_mode="Node,RBAC",
         service_account_signing_key_file=str(sa_key),
         service_account_key_files=[str(sa_key)],
@@ -157,7 +174,32 @@ async def start(config: ServerConfig) -> APIServer:
         token=_admin_token(data_dir),
     )
     log.info("admin kubeconfig: %s", kubeconfig)
+    _write_node_kubeconfig(data_dir, f"https://{host}:{server.port}", config.node_name)
     return server
+
+
+def _write_node_kubeconfig(data_dir: Path, url: str, node_name: str) -> Path:
+    """DATA_DIR/kubelet.kubeconfig: the node's own identity (system:node:<name> in system:nodes).
+
+    The Node authorizer and NodeRestriction admission limit it to its own Node
+    and the pods bound to it, as in a kubeadm cluster.
+    """
+    from kubeling.pki.selfsigned import ensure_client_cert
+
+    pki = data_dir / "pki"
+    crt, key = ensure_client_cert(
+        pki, f"kubelet-{node_name}", common_name=f"system:node:{node_name}", organizations=("system:nodes",)
+    )
+    path = data_dir / "kubelet.kubeconfig"
+    write_kubeconfig(
+        path,
+        server=url,
+        ca_file=pki / "ca.crt",
+        client_cert=crt,
+        client_key=key,
+        user=f"system:node:{node_name}",
+    )
+    return path
 
 
 def _component_client(config: ServerConfig, server: APIServer, user: str, component: str) -> RESTClient:

@@ -44,3 +44,30 @@ def ensure_serving_cert(cert_dir: Path, hosts: list[str]) -> tuple[Path, Path, P
     certs.write_atomic(crt, certs.cert_to_pem(server), 0o644)
     certs.write_atomic(key, certs.key_to_pem(server_key), 0o600)
     return ca_crt, crt, key
+
+
+def ensure_client_cert(
+    cert_dir: Path, name: str, *, common_name: str, organizations: tuple[str, ...] = ()
+) -> tuple[Path, Path]:
+    """(name.crt, name.key): a client certificate from the CA of :func:`ensure_serving_cert`, made once.
+
+    The all-in-one server uses these for identities that authenticate by
+    certificate, as in a kubeadm cluster: the kubelet (``system:node:<host>``
+    in ``system:nodes``) and the apiserver's own client for kubelets.  A pair
+    whose subject no longer matches is reissued.
+    """
+    crt, key = cert_dir / f"{name}.crt", cert_dir / f"{name}.key"
+    request = certs.CertRequest(
+        common_name=common_name, organizations=organizations, usages=frozenset({certs.CLIENT_AUTH})
+    )
+    if crt.exists() and key.exists() and certs.matches(certs.load_cert(crt.read_bytes()), request):
+        return crt, key
+    ca = certs.load_cert((cert_dir / "ca.crt").read_bytes())
+    ca_key = certs.load_key((cert_dir / "ca.key").read_bytes())
+    client_key = certs.generate_key(certs.KeyType.ECDSA)
+    client = certs.issue(
+        request, public_key=client_key.public_key(), ca_cert=ca, ca_key=ca_key, days=365, now=certs.utcnow()
+    )
+    certs.write_atomic(key, certs.key_to_pem(client_key), 0o600)
+    certs.write_atomic(crt, certs.cert_to_pem(client), 0o644)
+    return crt, key
