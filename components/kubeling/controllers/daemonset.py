@@ -35,6 +35,7 @@ import time
 from typing import Any
 
 from kubeling.api.errors import StatusError
+from kubeling.api.scheduling import first_untolerated, required_node_affinity_matches
 from kubeling.api.selectors import label_selector_from_dict
 from kubeling.client.store import BY_NAMESPACE, Obj, key_of
 from kubeling.controllers import history
@@ -44,7 +45,6 @@ from kubeling.controllers.ownership import claim, controller_ref, labels_of
 from kubeling.controllers.podutil import is_available, is_ready, parse_time, pod_from_template
 from kubeling.controllers.replicaset import slow_start_batch
 from kubeling.controllers.resources import CONTROLLERREVISIONS, DAEMONSETS, NODES, PODS
-from kubeling.scheduler.matching import first_untolerated, required_node_affinity_matches
 
 log = logging.getLogger(__name__)
 

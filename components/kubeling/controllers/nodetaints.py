@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from kubeling.scheduler.matching import toleration_tolerates
+from kubeling.api.scheduling import toleration_tolerates
 
 Obj = dict[str, Any]
 

@@ -2,7 +2,8 @@
 
 - :mod:`resources` — pod requests and node allocatable as integers;
 - :mod:`framework` — Status, PodInfo, NodeInfo, CycleState, plugin protocols;
-- :mod:`matching` — node selector terms, taints and tolerations;
+- :mod:`matching` — re-exports :mod:`kubeling.api.scheduling` (node selector
+  terms, taints and tolerations, shared with the controllers);
 - :mod:`plugins` — the default profile's filter and score plugins;
 - :mod:`algorithm` — one decision: prefilter, filter (adaptive sampling,
   round-robin), score, select; FitError messages;

@@ -7,6 +7,7 @@ of the preferred terms it matches, scaled so the best node gets 100.
 
 from __future__ import annotations
 
+from kubeling.api.scheduling import required_node_affinity_matches, term_matches
 from kubeling.scheduler.framework import (
     SKIP,
     Code,
@@ -16,7 +17,6 @@ from kubeling.scheduler.framework import (
     Status,
     default_normalize,
 )
-from kubeling.scheduler.matching import required_node_affinity_matches, term_matches
 
 NAME = "NodeAffinity"
 REASON = "node(s) didn't match Pod's node affinity/selector"

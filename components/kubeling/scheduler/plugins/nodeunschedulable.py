@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from kubeling.api.scheduling import tolerated
 from kubeling.scheduler.framework import SKIP, ClusterView, Code, CycleState, NodeInfo, PodInfo, Status
-from kubeling.scheduler.matching import tolerated
 
 NAME = "NodeUnschedulable"
 REASON = "node(s) were unschedulable"

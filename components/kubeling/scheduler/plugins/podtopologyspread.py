@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from kubeling.api.scheduling import first_untolerated, required_node_affinity_matches
 from kubeling.api.selectors import LabelSelector
 from kubeling.scheduler.framework import (
     MAX_NODE_SCORE,
@@ -42,7 +43,6 @@ from kubeling.scheduler.framework import (
     Status,
     selector_of,
 )
-from kubeling.scheduler.matching import first_untolerated, required_node_affinity_matches
 
 NAME = "PodTopologySpread"
 REASON = "node(s) didn't match pod topology spread constraints"

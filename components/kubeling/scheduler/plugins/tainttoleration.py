@@ -7,6 +7,7 @@ node would get the same score, so PreScore skips.
 
 from __future__ import annotations
 
+from kubeling.api.scheduling import first_untolerated, tolerated
 from kubeling.scheduler.framework import (
     SKIP,
     ClusterView,
@@ -17,7 +18,6 @@ from kubeling.scheduler.framework import (
     Status,
     default_normalize,
 )
-from kubeling.scheduler.matching import first_untolerated, tolerated
 
 NAME = "TaintToleration"
 REASON = "node(s) had untolerated taint(s)"
