@@ -183,6 +183,10 @@ class WorkQueue(Generic[K]):
         """How many keys are parked by ``add_after`` (for metrics and tests)."""
         return len(self._waiting)
 
+    def is_idle(self) -> bool:
+        """Nothing queued, nothing being worked, nothing parked for later."""
+        return not self._queue and not self._processing and not self._waiting
+
     # -- rate limiting ---------------------------------------------------
 
     def add_rate_limited(self, key: K) -> None:

@@ -120,7 +120,7 @@ async def test_endpoints_follow_pods(bare_server: KubelingServer) -> None:
                 cached = controller.pods.store.get_by(name="c", namespace=namespace)  # type: ignore[attr-defined]
                 annotated = cached is not None and "touch" in (cached["metadata"].get("annotations") or {})
                 queue = controller.queue  # type: ignore[attr-defined]
-                return annotated and len(queue) == 0 and not queue._processing
+                return annotated and queue.is_idle()
 
             await eventually(synced, timeout=30)
             unchanged = await client.get(ENDPOINTS, name="web", namespace=namespace)

@@ -137,7 +137,7 @@ async def test_slices_follow_pods(bare_server: KubelingServer) -> None:
                 cached = controller.pods.store.get_by(name="c", namespace=namespace)  # type: ignore[attr-defined]
                 queue = controller.queue  # type: ignore[attr-defined]
                 annotated = cached is not None and "touch" in (cached["metadata"].get("annotations") or {})
-                return annotated and len(queue) == 0 and not queue._processing
+                return annotated and queue.is_idle()
 
             await eventually(synced, timeout=30)
             now = {

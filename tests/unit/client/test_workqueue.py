@@ -232,3 +232,21 @@ async def test_shutdown_drops_parked_keys() -> None:
     assert queue.waiting() == 0
     queue.add_after("b", 1.0)
     assert (len(queue), queue.waiting()) == (0, 0)
+
+
+async def test_is_idle_only_when_nothing_is_queued_worked_or_parked() -> None:
+    clock = FakeClock()
+    queue = make_queue(clock)
+    assert queue.is_idle()
+    queue.add("a")
+    assert not queue.is_idle()  # queued
+    key = await queue.get()
+    assert not queue.is_idle()  # being worked
+    queue.done(key)
+    assert queue.is_idle()
+    queue.add_after("b", 5)
+    assert not queue.is_idle()  # parked for later
+    await clock.step(5)
+    assert len(queue) == 1 and not queue.is_idle()
+    assert await drain(queue) == ["b"]
+    assert queue.is_idle()
