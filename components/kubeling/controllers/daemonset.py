@@ -314,9 +314,8 @@ class DaemonSetController(Controller):
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
         self.burst_replicas = int(self.options.extra.get("daemonset_burst_replicas", BURST_REPLICAS))
-        # Creates and deletes are expected at the same time: one record for each.
-        self.expected_creates = Expectations(clock=self.clock)
-        self.expected_deletes = Expectations(clock=self.clock)
+        # Creates and deletes are expected at the same time, in one record per DaemonSet.
+        self.expectations = Expectations(clock=self.clock)
         self.sets = self.informer(DAEMONSETS)
         self.sets.add_event_handler(
             on_add=self.enqueue, on_update=lambda _old, new: self.enqueue(new), on_delete=self._set_deleted
@@ -336,8 +335,7 @@ class DaemonSetController(Controller):
     # -- handlers --------------------------------------------------------------------
 
     def _set_deleted(self, ds: Obj) -> None:
-        self.expected_creates.delete(key_of(ds))
-        self.expected_deletes.delete(key_of(ds))
+        self.expectations.delete(key_of(ds))
 
     def _enqueue_all(self) -> None:
         for ds in self.sets.store.list():
@@ -375,7 +373,7 @@ class DaemonSetController(Controller):
             self._pod_deleted(pod)
             return
         if (ds := self._set_of(pod)) is not None:
-            self.expected_creates.creation_observed(key_of(ds))
+            self.expectations.creation_observed(key_of(ds))
             self.enqueue(ds)
         elif controller_ref(pod) is None:
             self._enqueue_selecting(pod)
@@ -395,7 +393,7 @@ class DaemonSetController(Controller):
 
     def _pod_deleted(self, pod: Obj) -> None:
         if (ds := self._set_of(pod)) is not None:
-            self.expected_deletes.deletion_observed(key_of(ds), key_of(pod))
+            self.expectations.deletion_observed(key_of(ds), key_of(pod))
             self.enqueue(ds)
 
     # -- sync ------------------------------------------------------------------------
@@ -419,7 +417,7 @@ class DaemonSetController(Controller):
         nodes = self.nodes.store.list()
         current, old_revisions = await self._history(ds)
         hash_ = current["metadata"]["labels"][HASH_LABEL]
-        satisfied = self.expected_creates.satisfied(key) and self.expected_deletes.satisfied(key)
+        satisfied = self.expectations.satisfied(key)
         if satisfied:
             by_node = await self._pods_by_node(ds, selector)
             await self._manage(ds, nodes, by_node, hash_)
@@ -440,7 +438,7 @@ class DaemonSetController(Controller):
         return None
 
     def _satisfied(self, key: str) -> bool:
-        return self.expected_creates.satisfied(key) and self.expected_deletes.satisfied(key)
+        return self.expectations.satisfied(key)
 
     async def _pods_by_node(self, ds: Obj, selector: Any) -> dict[str, list[Obj]]:
         candidates = self.pods.store.by_index(BY_NAMESPACE, ds["metadata"]["namespace"])
@@ -584,8 +582,7 @@ class DaemonSetController(Controller):
         key = key_of(ds)
         to_start = to_start[: self.burst_replicas]
         to_delete = to_delete[: self.burst_replicas]
-        self.expected_creates.expect_creations(key, len(to_start))
-        self.expected_deletes.expect_deletions(key, [key_of(p) for p in to_delete])
+        self.expectations.expect(key, creations=len(to_start), deletions=[key_of(p) for p in to_delete])
         errors: list[Exception] = []
         template = daemon_template(ds, hash_)
         namespace = ds["metadata"]["namespace"]
@@ -608,7 +605,7 @@ class DaemonSetController(Controller):
             try:
                 await self.client.delete(PODS, name=meta["name"], namespace=meta["namespace"])
             except StatusError as exc:
-                self.expected_deletes.deletion_observed(key, key_of(pod))
+                self.expectations.deletion_observed(key, key_of(pod))
                 if exc.code == 404:
                     return
                 self.recorder.event(ds, "Warning", "FailedDelete", f"Error deleting: {exc}")
@@ -617,7 +614,7 @@ class DaemonSetController(Controller):
 
         successes, error = await slow_start_batch(len(to_start), 1, create_one)
         for _ in range(len(to_start) - successes):
-            self.expected_creates.creation_observed(key)
+            self.expectations.creation_observed(key)
         if error is not None:
             errors.append(error)
         results = await asyncio.gather(*(delete_one(p) for p in to_delete), return_exceptions=True)

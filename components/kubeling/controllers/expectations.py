@@ -8,11 +8,13 @@ records ``expect_creations(key, 5)``; the informer's add handler calls
 than five minutes (an event was lost; upstream's ExpectationsTimeout).  A
 create that failed is "observed" at once by the caller, since its event
 will never come.  Deletes work the same way, tracked by the deleted
-objects' keys so a delete seen twice counts once.
+objects' keys so a delete seen twice counts once; ``expect`` records both
+at once for a controller that creates and deletes in the same sync.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kubeling.client.clock import Clock, RealClock
@@ -33,11 +35,15 @@ class Expectations:
         self._timeout = timeout
         self._by_key: dict[str, _Expectation] = {}
 
+    def expect(self, key: str, *, creations: int = 0, deletions: Iterable[str] = ()) -> None:
+        """Record creates and deletes issued together (DaemonSets do both in one sync)."""
+        self._by_key[key] = _Expectation(adds=creations, deletes=set(deletions), stamp=self._clock.now())
+
     def expect_creations(self, key: str, count: int) -> None:
-        self._by_key[key] = _Expectation(adds=count, deletes=set(), stamp=self._clock.now())
+        self.expect(key, creations=count)
 
     def expect_deletions(self, key: str, deleted_keys: list[str]) -> None:
-        self._by_key[key] = _Expectation(adds=0, deletes=set(deleted_keys), stamp=self._clock.now())
+        self.expect(key, deletions=deleted_keys)
 
     def creation_observed(self, key: str) -> None:
         expectation = self._by_key.get(key)
