@@ -213,11 +213,32 @@ class ContainerStats:
     timestamp: float = 0.0
 
 
+@dataclass
+class RuntimeStatus:
+    """CRI Status: the RuntimeReady and NetworkReady conditions the kubelet's Ready condition reflects."""
+
+    runtime_ready: bool
+    network_ready: bool
+    reason: str = ""  # e.g. "NetworkPluginNotReady"
+    message: str = ""  # e.g. "cni config uninitialized"
+
+
 class Runtime(Protocol):
     """What the kubelet needs from a container runtime; see the module docstring."""
 
     async def version(self) -> tuple[str, str]:
         """(runtime name, version), e.g. ("docker", "20.10.24"), for nodeInfo.containerRuntimeVersion."""
+        ...
+
+    async def status(self) -> RuntimeStatus:
+        """Whether the engine answers and pod networking is configured (CNI config written)."""
+        ...
+
+    async def update_pod_cidr(self, pod_cidr: str) -> None:
+        """The node's podCIDR is known or changed (CRI UpdateRuntimeConfig): write the CNI config for it.
+
+        Until the first call the network is not ready and run_sandbox of a non-hostNetwork pod fails.
+        """
         ...
 
     # sandboxes
