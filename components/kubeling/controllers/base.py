@@ -49,11 +49,19 @@ class ControllerOptions:
     node_monitor_grace_period: float = 40.0  # --node-monitor-grace-period
     default_not_ready_toleration_seconds: int = 300  # --default-not-ready-toleration-seconds (apiserver)
     default_unreachable_toleration_seconds: int = 300  # --default-unreachable-toleration-seconds
+    node_eviction_rate: float = 0.1  # --node-eviction-rate: nodes per second per healthy zone
+    secondary_node_eviction_rate: float = 0.01  # --secondary-node-eviction-rate: in unhealthy zones
+    large_cluster_size_threshold: int = 50  # --large-cluster-size-threshold: smaller zones stop evicting
+    unhealthy_zone_threshold: float = 0.55  # --unhealthy-zone-threshold: share of not-ready nodes
+    node_cidr_mask_size_ipv6: int = 64  # --node-cidr-mask-size-ipv6
+    max_endpoints_per_slice: int = 100  # --max-endpoints-per-slice
+    resource_quota_sync_period: float = 300.0  # --resource-quota-sync-period
     terminated_pod_gc_threshold: int = 12500  # --terminated-pod-gc-threshold
     root_ca_file: str = ""  # --root-ca-file: published as kube-root-ca.crt
     service_account_private_key_file: str = ""  # --service-account-private-key-file
     concurrent_syncs: dict[str, int] = field(default_factory=dict)  # --concurrent-<name>-syncs
-    extra: dict[str, Any] = field(default_factory=dict)  # controller-specific knobs for tests
+    # Test-only hooks with no upstream flag: injected clocks, shorter periods and bursts.
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class ClientSource:

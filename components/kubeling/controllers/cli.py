@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubeling.flags import add_bool, csv_list, duration
+
+if TYPE_CHECKING:
+    from kubeling.controllers.base import ControllerOptions
 
 _CONCURRENCY = (
     "deployment",
@@ -53,6 +56,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
     p.add_argument("--node-monitor-period", type=duration, default=5.0)
     p.add_argument("--node-monitor-grace-period", type=duration, default=40.0)
+    p.add_argument("--node-eviction-rate", type=float, default=0.1, help="nodes per second per healthy zone")
+    p.add_argument("--secondary-node-eviction-rate", type=float, default=0.01)
+    p.add_argument("--large-cluster-size-threshold", type=int, default=50)
+    p.add_argument("--unhealthy-zone-threshold", type=float, default=0.55)
+    p.add_argument("--node-cidr-mask-size-ipv6", type=int, default=64)
+    p.add_argument("--max-endpoints-per-slice", type=int, default=100)
+    p.add_argument("--resource-quota-sync-period", type=duration, default=300.0)
     p.add_argument("--terminated-pod-gc-threshold", type=int, default=12500)
     p.add_argument("--root-ca-file", default="", help="CA bundle published as kube-root-ca.crt")
     p.add_argument("--service-account-private-key-file", default="", help="signs legacy token Secrets")
@@ -61,31 +71,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run)
 
 
-def _run(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
+def options_from_args(args: argparse.Namespace) -> ControllerOptions:
+    """The flags every controller reads, as one typed config."""
     from kubeling.controllers.base import ControllerOptions
+
+    concurrency = {
+        name: value
+        for name in _CONCURRENCY
+        if (value := getattr(args, f"concurrent_{name.replace('-', '_')}_syncs")) is not None
+    }
+    return ControllerOptions(
+        cluster_cidr=args.cluster_cidr,
+        allocate_node_cidrs=args.allocate_node_cidrs,
+        node_cidr_mask_size=args.node_cidr_mask_size,
+        node_cidr_mask_size_ipv6=args.node_cidr_mask_size_ipv6,
+        service_cluster_ip_range=args.service_cluster_ip_range,
+        node_monitor_period=args.node_monitor_period,
+        node_monitor_grace_period=args.node_monitor_grace_period,
+        node_eviction_rate=args.node_eviction_rate,
+        secondary_node_eviction_rate=args.secondary_node_eviction_rate,
+        large_cluster_size_threshold=args.large_cluster_size_threshold,
+        unhealthy_zone_threshold=args.unhealthy_zone_threshold,
+        max_endpoints_per_slice=args.max_endpoints_per_slice,
+        resource_quota_sync_period=args.resource_quota_sync_period,
+        terminated_pod_gc_threshold=args.terminated_pod_gc_threshold,
+        root_ca_file=args.root_ca_file,
+        service_account_private_key_file=args.service_account_private_key_file,
+        concurrent_syncs=concurrency,
+    )
+
+
+def _run(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
     from kubeling.controllers.manager import ControllerManagerConfig, enabled_controllers, run
 
     try:
         enabled_controllers(args.controllers)
     except ValueError as exc:
         raise SystemExit(f"kubeling controller-manager: --controllers: {exc}") from None
-    concurrency = {
-        name: value
-        for name in _CONCURRENCY
-        if (value := getattr(args, f"concurrent_{name.replace('-', '_')}_syncs")) is not None
-    }
-    options = ControllerOptions(
-        cluster_cidr=args.cluster_cidr,
-        allocate_node_cidrs=args.allocate_node_cidrs,
-        node_cidr_mask_size=args.node_cidr_mask_size,
-        service_cluster_ip_range=args.service_cluster_ip_range,
-        node_monitor_period=args.node_monitor_period,
-        node_monitor_grace_period=args.node_monitor_grace_period,
-        terminated_pod_gc_threshold=args.terminated_pod_gc_threshold,
-        root_ca_file=args.root_ca_file,
-        service_account_private_key_file=args.service_account_private_key_file,
-        concurrent_syncs=concurrency,
-    )
     return run(
         ControllerManagerConfig(
             kubeconfig=args.kubeconfig,
@@ -102,6 +124,6 @@ def _run(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
             tls_cert_file=args.tls_cert_file,
             tls_private_key_file=args.tls_private_key_file,
             cert_dir=args.cert_dir,
-            options=options,
+            options=options_from_args(args),
         )
     )

@@ -14,7 +14,7 @@ The reconciler (simpler than upstream's, same guarantees): within each group,
 1. every existing slice of that group keeps the endpoints it has that are still desired (each
    address once: a duplicate elsewhere is dropped), updated to their desired content;
 2. the desired endpoints not placed yet fill the slices with room, fullest first;
-3. what is still left goes into new slices of at most ``max_endpoints_per_slice`` (100);
+3. what is still left goes into new slices of at most ``--max-endpoints-per-slice`` (100);
 4. slices left empty, and slices of groups no longer desired, are deleted — except that a
    Service always keeps one slice (an empty placeholder of its primary family) as upstream.
 
@@ -49,7 +49,6 @@ SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 CONTROLLER_NAME = "endpointslice-controller.k8s.io"
 ZONE_LABEL = "topology.kubernetes.io/zone"
-MAX_ENDPOINTS_PER_SLICE = 100
 BY_SERVICE = "endpointslice:by_service"
 STALE_WAIT = 0.2  # seconds between looks while the cache catches up with our writes
 STALE_GIVE_UP = 10.0  # a write never seen for this long (deleted by someone): stop waiting for it
@@ -200,7 +199,7 @@ class EndpointSliceController(Controller):
 
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
-        self.max_per_slice = int(self.options.extra.get("max_endpoints_per_slice", MAX_ENDPOINTS_PER_SLICE))
+        self.max_per_slice = self.options.max_endpoints_per_slice
         self.services = self.watch(SERVICES)
         self.pods = self.informer(PODS)
         self.pods.add_event_handler(

@@ -52,7 +52,7 @@ class NodeIpamController(Controller):
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
         self.enabled = self.options.allocate_node_cidrs
-        mask_v6 = int(self.options.extra.get("node_cidr_mask_size_ipv6", 64))
+        mask_v6 = self.options.node_cidr_mask_size_ipv6
         self.sets: list[CIDRSet] = []
         if self.enabled:
             for cidr in filter(None, (c.strip() for c in self.options.cluster_cidr.split(","))):

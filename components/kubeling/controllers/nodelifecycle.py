@@ -26,8 +26,8 @@ Three loops share the controller's state (all on one event loop, so plain dicts 
   Before deleting, the pod gets the ``DisruptionTarget`` condition (``DeletionByTaintManager``) and
   an event ``TaintManagerEviction``.
 
-Options in ``ControllerOptions.extra``: ``node_eviction_rate`` (0.1), ``secondary_node_eviction_rate``
-(0.01), ``large_cluster_size_threshold`` (50), ``unhealthy_zone_threshold`` (0.55).
+Options (upstream's flags): ``--node-eviction-rate`` (0.1), ``--secondary-node-eviction-rate``
+(0.01), ``--large-cluster-size-threshold`` (50), ``--unhealthy-zone-threshold`` (0.55).
 """
 
 from __future__ import annotations
@@ -124,11 +124,10 @@ class NodeLifecycleController(Controller):
 
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
-        extra = self.options.extra
-        self.eviction_rate = float(extra.get("node_eviction_rate", 0.1))
-        self.secondary_rate = float(extra.get("secondary_node_eviction_rate", 0.01))
-        self.large_cluster = int(extra.get("large_cluster_size_threshold", 50))
-        self.unhealthy_threshold = float(extra.get("unhealthy_zone_threshold", 0.55))
+        self.eviction_rate = self.options.node_eviction_rate
+        self.secondary_rate = self.options.secondary_node_eviction_rate
+        self.large_cluster = self.options.large_cluster_size_threshold
+        self.unhealthy_threshold = self.options.unhealthy_zone_threshold
         self.nodes = self.informer(NODES)
         self.nodes.add_event_handler(
             on_add=self.enqueue,

@@ -10,8 +10,8 @@ evaluators admission uses, so both sides agree on every number.
 - Keys are quotas (``namespace/name``).  A quota is synced when it appears,
   when its spec changes or its ``status.hard`` lags ``spec.hard``, when an
   object of a kind it tracks is deleted or changes its usage (a pod going
-  terminal), and every ``resource_quota_sync_period`` seconds (upstream's
-  ``--resource-quota-sync-period``, 5 minutes; ``options.extra``).
+  terminal), and every ``--resource-quota-sync-period`` (5 minutes, as
+  upstream).
 - ``status.hard`` is ``spec.hard``; ``status.used`` holds every hard name
   some evaluator tracks, computed over the namespace's objects that the
   quota's scopes select.  Counts of kinds without an informer here
@@ -51,7 +51,6 @@ from kubeling.controllers.resources import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SYNC_PERIOD = 300.0  # upstream's --resource-quota-sync-period
 # Kinds counted from shared informers; anything else named by count/<resource>.<group> is listed live.
 WATCHED = (
     PODS,
@@ -123,7 +122,7 @@ class ResourceQuotaController(Controller):
 
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
-        self.sync_period = float(self.options.extra.get("resource_quota_sync_period", DEFAULT_SYNC_PERIOD))
+        self.sync_period = self.options.resource_quota_sync_period
         self.quotas = self.informer(RESOURCEQUOTAS)
         self.quotas.add_event_handler(on_add=self.enqueue, on_update=self._quota_updated)
         self.kinds: dict[tuple[str, str], Informer] = {}

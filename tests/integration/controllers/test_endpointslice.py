@@ -59,7 +59,7 @@ async def test_slices_follow_pods(bare_server: KubelingServer) -> None:
     await client.create(NAMESPACES, {"metadata": {"name": namespace}})
     labels = {"topology.kubernetes.io/zone": "zone-a"}
     await client.create(NODES, {"metadata": {"name": node, "labels": labels}})
-    options = ControllerOptions(extra={"max_endpoints_per_slice": 2})
+    options = ControllerOptions(max_endpoints_per_slice=2)
     try:
         async with controllers_running(bare_server, ["endpointslice-controller"], options) as manager:
             controller = manager.controllers["endpointslice-controller"]

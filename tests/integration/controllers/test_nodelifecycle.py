@@ -24,9 +24,7 @@ from tests.fixtures.server import KubelingServer
 pytestmark = pytest.mark.integration
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
-OPTIONS = ControllerOptions(
-    node_monitor_period=0.5, node_monitor_grace_period=4.0, extra={"node_eviction_rate": 100.0}
-)
+OPTIONS = ControllerOptions(node_monitor_period=0.5, node_monitor_grace_period=4.0, node_eviction_rate=100.0)
 
 
 def pod(name: str, node: str, tolerations: list[dict[str, object]] | None = None) -> dict[str, object]:
@@ -273,7 +271,9 @@ async def test_taints_follow_the_conditions_a_kubelet_posts(bare_server: Kubelin
     client = admin_client(bare_server)
     suffix = uuid.uuid4().hex[:6]
     name, healthy = f"nlc-cond-{suffix}", f"nlc-ok-{suffix}"
-    options = ControllerOptions(node_monitor_period=0.5, node_monitor_grace_period=60.0, extra=OPTIONS.extra)
+    options = ControllerOptions(
+        node_monitor_period=0.5, node_monitor_grace_period=60.0, node_eviction_rate=OPTIONS.node_eviction_rate
+    )
 
     async def post(node_name: str, ready: str, memory: str, unschedulable: bool) -> None:
         node = await client.get(NODES, name=node_name)

@@ -27,7 +27,7 @@ async def test_usage_counts_existing_objects_and_is_given_back(bare_server: Kube
     client = admin_client(bare_server)
     ns = f"rq-{uuid.uuid4().hex[:6]}"
     await client.create(NAMESPACES, {"metadata": {"name": ns}})
-    options = ControllerOptions(extra={"resource_quota_sync_period": 60.0})
+    options = ControllerOptions(resource_quota_sync_period=60.0)
     try:
         async with controllers_running(bare_server, ["resourcequota-controller"], options):
             # Objects from before the quota count.

@@ -198,9 +198,9 @@ class FakeRecorder:
         pass
 
 
-def make_controller(clock: FakeClock, **extra: Any) -> tuple[NodeLifecycleController, FakeAPI, FakeRecorder]:
+def make_controller(clock: FakeClock, **knobs: Any) -> tuple[NodeLifecycleController, FakeAPI, FakeRecorder]:
     api, recorder = FakeAPI(), FakeRecorder()
-    options = ControllerOptions(node_monitor_grace_period=40.0, extra={"node_eviction_rate": 0.1, **extra})
+    options = ControllerOptions(node_monitor_grace_period=40.0, node_eviction_rate=0.1, **knobs)
     ctx = ControllerContext(
         InformerFactory(api),  # type: ignore[arg-type]  # never started: the test fills the stores
         ClientSource(api),  # type: ignore[arg-type]
