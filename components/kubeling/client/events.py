@@ -3,8 +3,9 @@
 ``recorder.event(obj, type, reason, message)`` never blocks and never fails
 the caller: it stamps the Event (involvedObject, source, reporting
 component/instance, timestamps) and puts it on a bounded queue (full →
-dropped, as upstream).  One writer task drains the queue in order and, for
-each Event:
+dropped, as upstream; under load that is thousands of Events, so the drops
+are logged as one count per ``DROP_LOG_INTERVAL``, not one line each).
+One writer task drains the queue in order and, for each Event:
 
 1. correlates it with what it already wrote: an *identical* Event (same
    involvedObject, type, reason and message) seen within ``aggregate_window``
@@ -51,6 +52,7 @@ SPAM_BURST = 25
 SPAM_QPS = 1.0 / 300.0
 AGGREGATE_WINDOW = 600.0
 QUEUE_SIZE = 1000
+DROP_LOG_INTERVAL = 10.0  # seconds between "queue full" log lines
 
 
 class EventSink(Protocol):
@@ -138,6 +140,9 @@ class EventRecorder:
         self._written: _LRU = _LRU()
         self._buckets: _LRU = _LRU()
         self._last_name_ns = 0
+        self._dropped = 0  # since the last "queue full" line
+        self._last_dropped = ("", "")
+        self._drops_logged_at: float | None = None
 
     # -- public ------------------------------------------------------------
 
@@ -153,7 +158,26 @@ class EventRecorder:
         try:
             self._queue.put_nowait(self._make(obj, type, reason, message))
         except asyncio.QueueFull:
-            log.warning("event queue full: dropping %s event %r", type, reason)
+            self._dropped += 1
+            self._last_dropped = (type, reason)
+            self._log_drops()
+
+    def _log_drops(self) -> None:
+        """One line for all drops since the last one, at most every DROP_LOG_INTERVAL."""
+        if not self._dropped:
+            return
+        now = self._clock.now()
+        if self._drops_logged_at is not None and now - self._drops_logged_at < DROP_LOG_INTERVAL:
+            return
+        type, reason = self._last_dropped
+        log.warning(
+            "event queue full: dropped %d event(s) since the last report (latest: %s %r)",
+            self._dropped,
+            type,
+            reason,
+        )
+        self._dropped = 0
+        self._drops_logged_at = now
 
     async def flush(self) -> None:
         """Wait until every Event recorded so far has been written (or dropped)."""
@@ -213,6 +237,7 @@ class EventRecorder:
                 log.exception("unexpected error recording event")
             finally:
                 self._queue.task_done()
+            self._log_drops()  # drops counted while the queue was full, once it drains
 
     async def _record(self, event: dict[str, Any]) -> None:
         ref = event["involvedObject"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from kubeling.api.errors import StatusError, not_found
+from kubeling.client import events
 from kubeling.client.clock import FakeClock
 from kubeling.client.events import EventRecorder
 
@@ -245,3 +247,38 @@ async def test_write_errors(
     await recorder.close()
     assert len(sink.calls) == expected_attempts
     assert bool(sink.events) is written
+
+
+async def test_queue_full_drops_are_logged_as_one_count_per_interval(
+    recorder: EventRecorder,
+    sink: FakeSink,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(events, "QUEUE_SIZE", 2)
+    caplog.set_level(logging.WARNING, logger=events.__name__)
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+    # The writer gets no turn in between: two are queued, 500 dropped, one line says so at once.
+    for i in range(502):
+        recorder.event(make_pod(f"web-{i}"), "Normal", "Created", "created")
+    assert warnings() == [
+        "event queue full: dropped 1 event(s) since the last report (latest: Normal 'Created')"
+    ]
+    await recorder.flush()
+    assert len(sink.calls) == 2
+    assert len(warnings()) == 1  # the other 499 wait for the interval to pass
+
+    await clock.step(events.DROP_LOG_INTERVAL)
+    recorder.event(make_pod(), "Warning", "Failed", "failed")
+    await recorder.flush()
+    assert warnings()[1:] == [
+        "event queue full: dropped 499 event(s) since the last report (latest: Normal 'Created')"
+    ]
+    await clock.step(events.DROP_LOG_INTERVAL)
+    recorder.event(make_pod(), "Normal", "Created", "created")
+    await recorder.flush()
+    assert len(warnings()) == 2  # nothing dropped since: nothing to say
