@@ -47,6 +47,13 @@ class NotFound(RuntimeFailure):
         super().__init__(message, "NotFound")
 
 
+class DeadlineExceeded(RuntimeFailure):
+    """An operation outlived its timeout (exec_sync: the command was killed; probes report "timed out")."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "DeadlineExceeded")
+
+
 class ImageNotPresent(RuntimeFailure):
     """The image is not on the node, and pulling it is not allowed or failed (ErrImagePull)."""
 
@@ -264,7 +271,7 @@ class Runtime(Protocol):
     async def container_status(self, container_id: str) -> ContainerStatus: ...
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]: ...
     async def exec_sync(self, container_id: str, command: list[str], timeout: float) -> ExecResult:
-        """Run a command to completion (exec probes, hooks); ``timeout`` bounds it."""
+        """Run a command to completion (exec probes, hooks); ``timeout`` bounds it (DeadlineExceeded)."""
         ...
 
     async def exec(self, container_id: str, command: list[str], *, tty: bool, stdin: bool) -> Stream: ...
