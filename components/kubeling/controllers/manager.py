@@ -47,6 +47,7 @@ CONTROLLERS: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "garbage-collector-controller": ("garbagecollector:GarbageCollector", ("garbagecollector",), True),
     "namespace-controller": ("namespace:NamespaceController", ("namespace",), True),
     "node-lifecycle-controller": ("nodelifecycle:NodeLifecycleController", ("nodelifecycle",), True),
+    "taint-eviction-controller": ("tainteviction:TaintEvictionController", (), True),
     "node-ipam-controller": ("nodeipam:NodeIpamController", ("nodeipam",), True),
     "serviceaccount-controller": ("serviceaccount:ServiceAccountController", ("serviceaccount",), True),
     "serviceaccount-token-controller": (

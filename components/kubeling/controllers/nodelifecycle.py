@@ -1,4 +1,4 @@
-"""Node lifecycle: notice dead kubelets, taint their Nodes, and evict pods that do not tolerate it.
+"""Node lifecycle: notice dead kubelets and taint their Nodes.
 
 Three loops share the controller's state (all on one event loop, so plain dicts suffice):
 
@@ -16,15 +16,13 @@ Three loops share the controller's state (all on one event loop, so plain dicts 
   (``node_eviction_rate`` nodes/s, burst 1; ``secondary_node_eviction_rate`` for a partially
   disrupted zone larger than ``large_cluster_size_threshold``, else none).  Swapping one of our
   NoExecute taints for the other is immediate.
-- **The workers** sync two kinds of keys.  A Node name writes the Node's taints: the NoSchedule
-  set its conditions call for (TaintNodesByCondition: not-ready, unreachable, memory-, disk-,
+- **The workers** sync Node names: each writes the Node's taints, the NoSchedule set its
+  conditions call for (TaintNodesByCondition: not-ready, unreachable, memory-, disk-,
   pid-pressure, network-unavailable, and unschedulable from ``spec.unschedulable``) plus the
-  NoExecute taint the tainter granted; then every pod on the Node is queued.  A pod key runs the
-  taint manager: on a Node with NoExecute taints (anyone's) a pod that does not tolerate one is
-  deleted at once; one tolerating them all is deleted once the shortest matching
-  ``tolerationSeconds`` has passed since the controller first saw it exposed (never without one).
-  Before deleting, the pod gets the ``DisruptionTarget`` condition (``DeletionByTaintManager``) and
-  an event ``TaintManagerEviction``.
+  NoExecute taint the tainter granted.
+
+Deleting the pods that do not tolerate a NoExecute taint is the taint-eviction-controller's job
+(:mod:`kubeling.controllers.tainteviction`), separate since upstream 1.29.
 
 Options (upstream's flags): ``--node-eviction-rate`` (0.1), ``--secondary-node-eviction-rate``
 (0.01), ``--large-cluster-size-threshold`` (50), ``--unhealthy-zone-threshold`` (0.55).
@@ -45,20 +43,14 @@ from kubeling.client.flowcontrol import TokenBucket
 from kubeling.client.store import Obj, key_of
 from kubeling.controllers import nodetaints as nt
 from kubeling.controllers.base import Controller, ControllerContext
-from kubeling.controllers.podutil import now_rfc3339
+from kubeling.controllers.podutil import BY_NODE, now_rfc3339, pod_node_index
 from kubeling.controllers.resources import LEASES, NODES, PODS
 
 log = logging.getLogger(__name__)
 
 NODE_LEASE_NAMESPACE = "kube-node-lease"
-BY_NODE = "nodelifecycle:by_node"
 TAINTER_PERIOD = 0.1  # upstream's nodeEvictionPeriod
 UNKNOWN_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
-
-
-def pod_node_index(pod: Obj) -> list[str]:
-    name = (pod.get("spec") or {}).get("nodeName")
-    return [name] if name else []
 
 
 @dataclass
@@ -134,30 +126,20 @@ class NodeLifecycleController(Controller):
             on_update=lambda _old, new: self.enqueue(new),
             on_delete=self._node_deleted,
         )
-        self.pods = self.informer(PODS, indexers={BY_NODE: pod_node_index})
-        self.pods.add_event_handler(
-            on_add=self._pod_changed, on_update=lambda _old, new: self._pod_changed(new)
-        )
+        self.pods = self.informer(PODS, indexers={BY_NODE: pod_node_index})  # MarkPodsNotReady
         self.leases = self.informer(LEASES)
         self.health: dict[str, NodeHealth] = {}
         self.zones: dict[str, Zone] = {}
         self.no_execute: dict[str, str] = {}  # node → NoExecute taint key granted by the tainter
-        self.exposed_since: dict[str, tuple[str, float]] = {}  # pod key → (uid, first seen exposed)
         self.master_disruption = False
-        self._propagated: dict[str, frozenset[tuple[str, str, str]]] = {}  # node → NoExecute taints seen
         self._monitored = asyncio.Event()  # taints are written only once the monitor has judged nodes
 
     # -- handlers ---------------------------------------------------------------
-
-    def _pod_changed(self, pod: Obj) -> None:
-        if (pod.get("spec") or {}).get("nodeName"):
-            self.enqueue(pod)
 
     def _node_deleted(self, node: Obj) -> None:
         name = node["metadata"]["name"]
         self.health.pop(name, None)
         self.no_execute.pop(name, None)
-        self._propagated.pop(name, None)
         for zone in self.zones.values():
             zone.pending.pop(name, None)
 
@@ -357,8 +339,6 @@ class NodeLifecycleController(Controller):
     # -- workers ------------------------------------------------------------------
 
     async def reconcile(self, key: str) -> float | None:
-        if "/" in key:
-            return await self._sync_pod(key)
         if not self._monitored.is_set():
             return 1.0  # the monitor's first pass decides the NoExecute taints
         return await self._sync_node_taints(key)
@@ -375,69 +355,3 @@ class NodeLifecycleController(Controller):
                 del updated["spec"]["taints"]
             await self.client.update(NODES, updated, name=name)  # stale resourceVersion: 409, retried
             log.info("node %s: taints now %s", name, [f"{t['key']}:{t['effect']}" for t in taints])
-        # The taint manager looks at the node's pods again when its NoExecute taints change.
-        no_execute = frozenset(
-            (t.get("key"), t.get("value"), t.get("effect"))
-            for t in (node.get("spec") or {}).get("taints") or []
-            if t.get("effect") == nt.NO_EXECUTE
-        )
-        if self._propagated.get(name) != no_execute:
-            self._propagated[name] = no_execute
-            for pod in self.pods.store.by_index(BY_NODE, name):
-                self.enqueue(pod)
-
-    async def _sync_pod(self, key: str) -> float | None:
-        pod = self.pods.store.get(key)
-        node_name = ((pod or {}).get("spec") or {}).get("nodeName")
-        node = self.nodes.store.get(node_name) if node_name else None
-        if pod is None or node is None or pod["metadata"].get("deletionTimestamp"):
-            self.exposed_since.pop(key, None)
-            return None
-        taints = [t for t in (node.get("spec") or {}).get("taints") or [] if t.get("effect") == nt.NO_EXECUTE]
-        delay = (
-            nt.toleration_delay((pod.get("spec") or {}).get("tolerations") or [], taints) if taints else None
-        )
-        uid = pod["metadata"]["uid"]
-        if delay is None:
-            if self.exposed_since.pop(key, None) is not None:
-                self.recorder.event(
-                    pod, "Normal", "TaintManagerEviction", f"Cancelling deletion of Pod {key}"
-                )
-            return None
-        seen = self.exposed_since.get(key)
-        if seen is None or seen[0] != uid:
-            seen = self.exposed_since[key] = (uid, self.clock.now())
-        remaining = seen[1] + delay - self.clock.now()
-        if remaining > 0:
-            return remaining
-        await self._evict(pod)
-        self.exposed_since.pop(key, None)
-        return None
-
-    async def _evict(self, pod: Obj) -> None:
-        meta = pod["metadata"]
-        namespace, name = meta["namespace"], meta["name"]
-        self.recorder.event(
-            pod, "Normal", "TaintManagerEviction", f"Marking for deletion Pod {namespace}/{name}"
-        )
-        condition = {
-            "type": "DisruptionTarget",
-            "status": "True",
-            "reason": "DeletionByTaintManager",
-            "message": "Taint manager: deleting due to NoExecute taint",
-            "lastTransitionTime": now_rfc3339(),
-        }
-        try:
-            await self.client.patch(
-                PODS,
-                {"metadata": {"uid": meta["uid"]}, "status": {"conditions": [condition]}},
-                name=name,
-                namespace=namespace,
-                subresource="status",
-                patch_type="strategic",
-            )
-            await self.client.delete(PODS, name=name, namespace=namespace, preconditions={"uid": meta["uid"]})
-        except StatusError as exc:
-            if exc.code not in (404, 409):
-                raise
-        log.info("taint manager: deleted pod %s/%s from node %s", namespace, name, pod["spec"]["nodeName"])

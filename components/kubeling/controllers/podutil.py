@@ -11,6 +11,13 @@ from kubeling.controllers.ownership import new_controller_ref
 Obj = dict[str, Any]
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
+# Pods indexed by spec.nodeName (node lifecycle and taint eviction share it).
+BY_NODE = "pods:by_node"
+
+
+def pod_node_index(pod: Obj) -> list[str]:
+    name = (pod.get("spec") or {}).get("nodeName")
+    return [name] if name else []
 
 
 def now_rfc3339() -> str:

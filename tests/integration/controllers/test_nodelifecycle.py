@@ -86,7 +86,8 @@ async def test_a_dead_kubelet_taints_its_node_and_evicts_pods_by_toleration(
                 return len(pods) == 5 and all(p["status"].get("phase") == "Running" for p in pods)
 
             await eventually(running, timeout=30)
-            async with controllers_running(bare_server, ["node-lifecycle-controller"], OPTIONS):
+            names = ["node-lifecycle-controller", "taint-eviction-controller"]
+            async with controllers_running(bare_server, names, OPTIONS):
                 await asyncio.sleep(1.5)  # healthy nodes stay untainted past a few monitor periods
                 assert not (await client.get(NODES, name=alive))["spec"].get("taints")
                 assert not (await client.get(NODES, name=dead))["spec"].get("taints")
@@ -216,7 +217,7 @@ async def test_a_replicaset_replaces_evicted_pods_on_the_live_node(bare_server: 
     zone = {"topology.kubernetes.io/zone": f"zone-rs-{suffix}"}
     namespace = f"nlc-rs-{suffix}"
     await client.create(NAMESPACES, {"metadata": {"name": namespace}})
-    names = ["node-lifecycle-controller", "replicaset-controller"]
+    names = ["node-lifecycle-controller", "taint-eviction-controller", "replicaset-controller"]
     try:
         async with (
             hollow_nodes(bare_server, [dead, alive], labels={dead: zone, alive: zone}, subnet=110) as nodes,
