@@ -668,6 +668,9 @@ async def bind_pod(
     node = body["target"]["name"]
     wanted_uid = (body.get("metadata") or {}).get("uid")
     ctx.subresource = "binding"
+    # The pod comes from storage, pruned when it was written, and the mutation
+    # below only sets schema fields: pruning it again would find nothing.
+    ctx.fields_known = True
 
     def mutate(current: Obj) -> Obj:
         meta = current["metadata"]
