@@ -66,6 +66,11 @@ def _add_apiserver(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
     p.add_argument("--service-node-port-range", default="30000-32767")
+    p.add_argument("--kubelet-client-certificate", default="", help="client certificate for kubelets")
+    p.add_argument("--kubelet-client-key", default="", help="its private key")
+    p.add_argument(
+        "--kubelet-certificate-authority", default="", help="CA that signs kubelets' serving certificates"
+    )
     p.add_argument(
         "--etcd-compaction-interval",
         type=duration,
@@ -114,6 +119,9 @@ def _run_apiserver(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
             etcd_compaction_interval=args.etcd_compaction_interval,
             default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
             default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
+            kubelet_client_certificate=args.kubelet_client_certificate,
+            kubelet_client_key=args.kubelet_client_key,
+            kubelet_certificate_authority=args.kubelet_certificate_authority,
         )
     )
 

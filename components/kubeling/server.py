@@ -175,7 +175,23 @@ async def start(config: ServerConfig) -> APIServer:
     )
     log.info("admin kubeconfig: %s", kubeconfig)
     _write_node_kubeconfig(data_dir, f"https://{host}:{server.port}", config.node_name)
+    _kubelet_client_identity(data_dir, server)
     return server
+
+
+def _kubelet_client_identity(data_dir: Path, server: APIServer) -> None:
+    """The apiserver's certificate for kubelets (as kubeadm's apiserver-kubelet-client), made once."""
+    from kubeling.pki.selfsigned import ensure_client_cert
+
+    if server.config.kubelet_client_certificate:
+        return
+    crt, key = ensure_client_cert(
+        data_dir / "pki",
+        "apiserver-kubelet-client",
+        common_name="kube-apiserver-kubelet-client",
+        organizations=("system:masters",),
+    )
+    server.kubelet_proxy.set_client_certificate(str(crt), str(key))
 
 
 def _write_node_kubeconfig(data_dir: Path, url: str, node_name: str) -> Path:

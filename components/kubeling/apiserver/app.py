@@ -20,7 +20,7 @@ from aiohttp import web
 import kubeling
 from kubeling.api import errors
 from kubeling.api.resources import Registry, Resource
-from kubeling.apiserver import clientcerts, crds, discovery
+from kubeling.apiserver import clientcerts, crds, discovery, kubeletproxy
 from kubeling.apiserver.admission.chain import AdmissionChain, default_chain
 from kubeling.apiserver.admission.priority import ensure_system_priority_classes
 from kubeling.apiserver.admission.wiring import CacheLister, quota_charger
@@ -77,6 +77,7 @@ class APIServer:
             load_token_file(config.token_auth_file), self.service_accounts, self.lookup
         )
         self.handler = ResourceHandler(self)
+        self.kubelet_proxy = kubeletproxy.KubeletProxy(self)
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self.port = config.secure_port
@@ -165,6 +166,7 @@ class APIServer:
                 await task
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.kubelet_proxy.close()
         if self.cache is not None:
             await self.cache.stop()
         if self.storage is not None:
@@ -441,6 +443,8 @@ class APIServer:
         self._authorize(user, info, request.path)
         if not info.is_resource_request:
             return await self._non_resource(request)
+        if kubeletproxy.handles(info):
+            return await self.kubelet_proxy.handle(request, info)
         resource = self.registry.get(info.group, info.version, info.resource)
         if resource is None:
             raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")

@@ -35,3 +35,7 @@ class APIServerConfig:
     # DefaultTolerationSeconds admission: tolerationSeconds of the NoExecute tolerations pods get.
     default_not_ready_toleration_seconds: int = 300
     default_unreachable_toleration_seconds: int = 300
+    # How the apiserver reaches kubelets (logs, exec, attach, port-forward, nodes/proxy).
+    kubelet_client_certificate: str = ""
+    kubelet_client_key: str = ""
+    kubelet_certificate_authority: str = ""

@@ -1,8 +1,8 @@
 """Pod subresources that need more than the generic store: eviction, and the
 checks that precede streaming (log, exec, attach, portforward).
 
-Streaming itself is proxied to the pod's kubelet; until a pod has a running
-container, upstream answers with a 400 that says why, and so do we.
+Streaming itself is proxied to the pod's kubelet (:mod:`kubeletproxy`); until a
+pod has a running container, upstream answers with a 400 that says why, and so do we.
 Eviction is a delete guarded by PodDisruptionBudgets, with upstream's rules:
 finished, Pending and terminating pods go without asking a budget; a pod that
 is not Ready may go without spending the budget (always under
@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 STREAMING = ("log", "exec", "attach", "portforward")
 
 
-def check_streamable(pod: Obj, subresource: str, container: str | None) -> None:
-    """Raise the 400 upstream gives before it would contact the kubelet."""
+def check_streamable(pod: Obj, subresource: str, container: str | None) -> str:
+    """Raise the 400 upstream gives before it would contact the kubelet; else the container meant."""
     name = pod["metadata"]["name"]
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
@@ -43,7 +43,9 @@ def check_streamable(pod: Obj, subresource: str, container: str | None) -> None:
     if subresource == "portforward":
         if not spec.get("nodeName"):
             raise errors.bad_request(f"pod {name} does not have a host assigned")
-        raise errors.bad_request(f"pod {name} is not running; its phase is {phase or 'Pending'}")
+        if phase != "Running":
+            raise errors.bad_request(f"pod {name} is not running; its phase is {phase or 'Pending'}")
+        return ""
     containers = [c.get("name") for c in spec.get("containers") or []]
     all_names = containers + [c.get("name") for c in spec.get("initContainers") or []]
     all_names += [c.get("name") for c in spec.get("ephemeralContainers") or []]
@@ -63,9 +65,7 @@ def check_streamable(pod: Obj, subresource: str, container: str | None) -> None:
     if not state or "waiting" in state:
         reason = ((state or {}).get("waiting") or {}).get("reason", "ContainerCreating")
         raise errors.bad_request(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
-    raise errors.StatusError(
-        503, "ServiceUnavailable", f'the kubelet of node "{spec.get("nodeName", "")}" is not reachable'
-    )
+    return container
 
 
 async def evict(

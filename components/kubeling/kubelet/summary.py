@@ -1,0 +1,141 @@
+"""/stats/summary (the kubelet Summary API metrics-server reads) and /metrics (Prometheus text).
+
+Container figures come from ``runtime.stats``; a pod's are the sums of its
+containers'; the node's are read from /proc (CPU time of all cores,
+memory in use = MemTotal - MemAvailable).  ``usageNanoCores`` of the node
+is the rate between two successive calls, as cAdvisor reports it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+from collections import Counter
+from typing import Any, Protocol
+
+from kubeling.kubelet import runtime as rt
+from kubeling.kubelet.podsource import PodsSource
+
+
+class _Sampler(Protocol):
+    _cpu_sample: tuple[float, int] | None
+
+
+def _rfc3339(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _node_cpu_seconds_ns() -> int:
+    """Busy CPU time of the whole machine in nanoseconds, from /proc/stat."""
+    with open("/proc/stat") as handle:
+        fields = handle.readline().split()[1:]
+    ticks = [int(v) for v in fields]
+    busy = sum(ticks) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0)  # minus idle and iowait
+    return busy * (1_000_000_000 // os.sysconf("SC_CLK_TCK"))
+
+
+def _meminfo() -> dict[str, int]:
+    out = {}
+    with open("/proc/meminfo") as handle:
+        for line in handle:
+            key, _, rest = line.partition(":")
+            out[key] = int(rest.split()[0]) * 1024
+    return out
+
+
+def _cpu(stats: rt.ContainerStats | None, now: str) -> dict[str, Any]:
+    if stats is None:
+        return {"time": now, "usageNanoCores": 0, "usageCoreNanoSeconds": 0}
+    return {
+        "time": now,
+        "usageNanoCores": stats.cpu_usage_nanocores,
+        "usageCoreNanoSeconds": stats.cpu_usage_core_nanoseconds,
+    }
+
+
+def _memory(stats: rt.ContainerStats | None, now: str) -> dict[str, Any]:
+    working_set = stats.memory_working_set_bytes if stats else 0
+    usage = stats.memory_usage_bytes if stats else 0
+    return {"time": now, "usageBytes": usage, "workingSetBytes": working_set, "rssBytes": working_set}
+
+
+async def summary(
+    runtime: rt.Runtime, pods: PodsSource, node_name: str, started_at: float, sampler: _Sampler
+) -> dict[str, Any]:
+    now_epoch = time.time()
+    now = _rfc3339(now_epoch)
+    by_pod = await pods.container_ids()
+    ids = [cid for containers in by_pod.values() for _, cid in containers]
+    stats = {s.id: s for s in await runtime.stats(ids)} if ids else {}
+    pod_entries = []
+    for (namespace, name, uid), containers in sorted(by_pod.items()):
+        entries = []
+        total_nano = total_ns = total_ws = total_usage = 0
+        for container_name, cid in containers:
+            s = stats.get(cid)
+            entries.append(
+                {"name": container_name, "startTime": now, "cpu": _cpu(s, now), "memory": _memory(s, now)}
+            )
+            if s is not None:
+                total_nano += s.cpu_usage_nanocores
+                total_ns += s.cpu_usage_core_nanoseconds
+                total_ws += s.memory_working_set_bytes
+                total_usage += s.memory_usage_bytes
+        pod_entries.append(
+            {
+                "podRef": {"name": name, "namespace": namespace, "uid": uid},
+                "startTime": now,
+                "containers": entries,
+                "cpu": {"time": now, "usageNanoCores": total_nano, "usageCoreNanoSeconds": total_ns},
+                "memory": {
+                    "time": now,
+                    "usageBytes": total_usage,
+                    "workingSetBytes": total_ws,
+                    "rssBytes": total_ws,
+                },
+            }
+        )
+    cpu_ns = _node_cpu_seconds_ns()
+    nano_cores = 0
+    previous = sampler._cpu_sample
+    if previous is not None and now_epoch > previous[0]:
+        nano_cores = int((cpu_ns - previous[1]) / (now_epoch - previous[0]))
+    sampler._cpu_sample = (now_epoch, cpu_ns)
+    memory = _meminfo()
+    used = memory.get("MemTotal", 0) - memory.get("MemAvailable", 0)
+    node = {
+        "nodeName": node_name,
+        "startTime": _rfc3339(started_at),
+        "cpu": {"time": now, "usageNanoCores": max(nano_cores, 0), "usageCoreNanoSeconds": cpu_ns},
+        "memory": {
+            "time": now,
+            "availableBytes": memory.get("MemAvailable", 0),
+            "usageBytes": used,
+            "workingSetBytes": used,
+            "rssBytes": used,
+        },
+    }
+    return {"node": node, "pods": pod_entries}
+
+
+async def metrics_text(pods: PodsSource, requests: Counter[tuple[str, str, int]], started_at: float) -> str:
+    by_pod = await pods.container_ids()
+    lines = [
+        "# HELP kubelet_running_pods Number of pods that have a running pod sandbox",
+        "# TYPE kubelet_running_pods gauge",
+        f"kubelet_running_pods {len(by_pod)}",
+        "# HELP kubelet_running_containers Number of containers currently running",
+        "# TYPE kubelet_running_containers gauge",
+        f'kubelet_running_containers{{container_state="running"}} {sum(len(c) for c in by_pod.values())}',
+        "# HELP kubelet_http_requests_total Number of the http requests received since the server started",
+        "# TYPE kubelet_http_requests_total counter",
+    ]
+    for (method, path, code), count in sorted(requests.items()):
+        lines.append(f'kubelet_http_requests_total{{method="{method}",path="{path}",code="{code}"}} {count}')
+    lines += [
+        "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.",
+        "# TYPE process_start_time_seconds gauge",
+        f"process_start_time_seconds {started_at:.3f}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,340 @@
+"""The kubelet server behind a real apiserver, driven by real kubectl: logs, exec, cp, port-forward, attach.
+
+A KubeletServer runs in a thread of its own (kubectl blocks this one) over a
+runtime of real processes, on a Node whose InternalIP is 127.0.0.1 and
+whose kubeletEndpoint port is the server's.  The apiserver reaches it with
+the all-in-one server's kubelet client certificate; the kubelet checks
+callers against the server's CA and asks the apiserver (TokenReview,
+SubjectAccessReview) about tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import select
+import ssl
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubeling.client.kubeconfig import load_config
+from kubeling.client.rest import RESTClient
+from kubeling.kubelet.podsource import RuntimePodsSource
+from kubeling.kubelet.server import KubeletServer
+from kubeling.pki.selfsigned import ensure_serving_cert
+from tests.fixtures.server import KubelingServer, free_port, kubectl, kubectl_env, kubectl_path
+from tests.integration.kubelet.hostruntime import HostRuntime
+
+pytestmark = pytest.mark.integration
+
+NODE = "kubelet-server-test"
+POD = "web"
+PAGE = "hello from the pod\n"
+# The "container": a line every 0.2 s on stdout, and an httpd on the pod's port 8080.
+SCRIPT = (
+    "busybox httpd -f -p 127.0.0.1:{port} -h www & "
+    'i=0; while :; do echo "line $i"; i=$((i+1)); sleep 0.2; done'
+)
+
+
+@dataclass
+class Env:
+    server: KubelingServer
+    kubelet: KubeletServer
+    loop: asyncio.AbstractEventLoop
+    workdir: Path
+    kubelet_ca: Path
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def kubelet_get(self, path: str, token: str | None = None) -> tuple[int, bytes]:
+        request = urllib.request.Request(f"https://127.0.0.1:{self.kubelet.port}{path}")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        context = ssl.create_default_context(cafile=str(self.kubelet_ca))
+        try:
+            with urllib.request.urlopen(request, context=context, timeout=10) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+
+def _create(server: KubelingServer, obj: dict[str, Any]) -> dict[str, Any]:
+    out = kubectl(server, "create", "-o", "json", "-f", "-", input=json.dumps(obj))
+    return json.loads(out.stdout)
+
+
+def _patch_status(server: KubelingServer, kind: str, name: str, status: dict[str, Any]) -> None:
+    kubectl(
+        server,
+        "patch",
+        kind,
+        name,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": status}),
+    )
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    base = tmp_path_factory.mktemp("kubelet-server")
+    server = KubelingServer(
+        base / "server", extra_args=["--disable-controller-manager", "--disable-scheduler"]
+    )
+    server.start()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    workdir = base / "pod"
+    (workdir / "www").mkdir(parents=True)
+    (workdir / "www" / "index.html").write_text(PAGE)
+    runtime = HostRuntime(workdir)
+    kubelet_ca, crt, key = ensure_serving_cert(base / "kubelet-pki", ["127.0.0.1", "localhost"])
+
+    async def start() -> KubeletServer:
+        client = RESTClient(load_config(str(server.data_dir / "kubelet.kubeconfig")), component="kubelet")
+        kubelet = KubeletServer(
+            runtime,
+            RuntimePodsSource(runtime),
+            tls_cert=str(crt),
+            tls_key=str(key),
+            client_ca=str(server.data_dir / "pki" / "ca.crt"),
+            api_client=client,
+            port=0,
+            address="127.0.0.1",
+            node_name=NODE,
+        )
+        await kubelet.start()
+        return kubelet
+
+    env = Env(server, None, loop, workdir, kubelet_ca)  # type: ignore[arg-type]
+    try:
+        env.kubelet = env.run(start())
+        _create(server, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}})
+        _patch_status(
+            server,
+            "node",
+            NODE,
+            {
+                "addresses": [
+                    {"type": "InternalIP", "address": "127.0.0.1"},
+                    {"type": "Hostname", "address": NODE},
+                ],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": env.kubelet.port}},
+            },
+        )
+        pod = _create(
+            server,
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": POD, "namespace": "default"},
+                "spec": {
+                    "nodeName": NODE,
+                    "schedulerName": "none-such",
+                    "containers": [{"name": "main", "image": "kubeling/busybox:0.1.0"}],
+                },
+            },
+        )
+        http_port = free_port()
+        env.run(
+            runtime.add_pod(
+                uid=pod["metadata"]["uid"],
+                name=POD,
+                namespace="default",
+                container="main",
+                script=SCRIPT.format(port=http_port),
+                ports={8080: http_port},
+            )
+        )
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        _patch_status(
+            server,
+            "pod",
+            POD,
+            {
+                "phase": "Running",
+                "hostIP": "127.0.0.1",
+                "podIP": "127.0.0.1",
+                "containerStatuses": [
+                    {
+                        "name": "main",
+                        "ready": True,
+                        "restartCount": 0,
+                        "image": "kubeling/busybox:0.1.0",
+                        "imageID": "",
+                        "state": {"running": {"startedAt": now}},
+                    }
+                ],
+            },
+        )
+        yield env
+    finally:
+        if env.kubelet is not None:
+            env.run(env.kubelet.stop())
+            env.run(env.kubelet.auth.client.close())  # type: ignore[union-attr]
+        env.run(runtime.shutdown())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        server.stop()
+
+
+def _read_lines(process: subprocess.Popen[str], count: int, timeout: float = 15) -> list[str]:
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(lines) < count and time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 0.5)
+        if ready:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+    return lines
+
+
+def _popen(server: KubelingServer, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [kubectl_path(), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=kubectl_env(server),
+    )
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    process.terminate()
+    try:
+        _, err = process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate()
+    return err
+
+
+# -- logs --------------------------------------------------------------------------------------
+
+
+def test_logs(env: Env) -> None:
+    time.sleep(0.5)
+    out = kubectl(env.server, "logs", POD).stdout
+    assert out.startswith("line 0\nline 1\n")
+    tail = kubectl(env.server, "logs", POD, "--tail=1").stdout
+    assert tail.count("\n") == 1 and tail.startswith("line ")
+    assert kubectl(env.server, "logs", POD, "--limit-bytes=4").stdout == "line"
+
+
+def test_logs_follow_streams_new_lines(env: Env) -> None:
+    process = _popen(env.server, "logs", "-f", "--tail=1", POD)
+    try:
+        lines = _read_lines(process, 4)
+    finally:
+        _stop(process)
+    assert len(lines) == 4
+    numbers = [int(line.split()[1]) for line in lines]
+    assert numbers == list(range(numbers[0], numbers[0] + 4))  # live, in order
+
+
+def test_logs_of_an_unknown_container_is_refused_by_the_apiserver(env: Env) -> None:
+    result = kubectl(env.server, "logs", POD, "-c", "nope", check=False)
+    assert result.returncode != 0
+    assert "container nope is not valid for pod web" in result.stderr
+
+
+# -- exec ------------------------------------------------------------------------------------
+
+
+def test_exec_output_and_exit_code(env: Env) -> None:
+    result = kubectl(env.server, "exec", POD, "--", "sh", "-c", "echo hi; echo oops >&2; exit 3", check=False)
+    assert result.stdout == "hi\n"
+    assert "oops" in result.stderr
+    assert result.returncode == 3
+
+
+def test_exec_with_stdin(env: Env) -> None:
+    result = kubectl(env.server, "exec", "-i", POD, "--", "sh", "-c", "tr a-z A-Z", input="some input\n")
+    assert result.stdout == "SOME INPUT\n"
+
+
+def test_cp_both_ways(env: Env, tmp_path: Path) -> None:
+    source = tmp_path / "payload.txt"
+    source.write_text("copied through tar over exec\n" * 100)
+    kubectl(env.server, "cp", str(source), f"{POD}:payload.txt")
+    assert (env.workdir / "payload.txt").read_text() == source.read_text()
+    back = tmp_path / "back.txt"
+    kubectl(env.server, "cp", f"{POD}:payload.txt", str(back))
+    assert back.read_text() == source.read_text()
+
+
+# -- port-forward ------------------------------------------------------------------------------
+
+
+def test_port_forward_then_fetch(env: Env) -> None:
+    local = free_port()
+    process = _popen(env.server, "port-forward", f"pod/{POD}", f"{local}:8080")
+    try:
+        assert "Forwarding from" in "".join(_read_lines(process, 1))
+        for _ in range(3):  # each fetch is a new stream pair on the one connection
+            with urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=10) as response:
+                assert response.read().decode() == PAGE
+    finally:
+        _stop(process)
+
+
+# -- attach ------------------------------------------------------------------------------------
+
+
+def test_attach_streams_the_containers_output(env: Env) -> None:
+    process = _popen(env.server, "attach", POD)
+    try:
+        lines = _read_lines(process, 2)
+    finally:
+        _stop(process)
+    assert len(lines) == 2 and all(line.startswith("line ") for line in lines)
+
+
+# -- the kubelet's own endpoints ----------------------------------------------------------------
+
+
+def test_nodes_proxy_reaches_pods_stats_and_metrics(env: Env) -> None:
+    pods = json.loads(kubectl(env.server, "get", "--raw", f"/api/v1/nodes/{NODE}/proxy/pods").stdout)
+    assert pods["kind"] == "PodList"
+    assert [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods["items"]] == [("default", POD)]
+    summary = json.loads(
+        kubectl(env.server, "get", "--raw", f"/api/v1/nodes/{NODE}/proxy/stats/summary").stdout
+    )
+    assert summary["node"]["nodeName"] == NODE
+    assert summary["node"]["memory"]["workingSetBytes"] > 0
+    (pod,) = summary["pods"]
+    assert pod["podRef"]["name"] == POD
+    assert pod["containers"][0]["name"] == "main"
+    assert pod["containers"][0]["memory"]["workingSetBytes"] == 4096
+    metrics = kubectl(env.server, "get", "--raw", f"/api/v1/nodes/{NODE}/proxy/metrics").stdout
+    assert "kubelet_running_pods 1" in metrics
+
+
+def test_kubelet_authenticates_and_authorizes(env: Env) -> None:
+    assert env.kubelet_get("/healthz") == (200, b"ok")
+    assert env.kubelet_get("/pods")[0] == 401
+    assert env.kubelet_get("/pods", token="not-a-token")[0] == 401
+    assert env.kubelet_get("/pods", token=env.server.token())[0] == 200
+    # A ServiceAccount with no rights is known to the apiserver but may not use the kubelet.
+    kubectl(env.server, "create", "serviceaccount", "nobody")
+    token = kubectl(env.server, "create", "token", "nobody").stdout.strip()
+    status, body = env.kubelet_get("/stats/summary", token=token)
+    assert status == 403
+    assert b"subresource=stats" in body
