@@ -12,7 +12,8 @@ seconds (30) so CRDs created later are collected too.
 ``orphan:<uid>`` (detach its dependents).  What enqueues what:
 
 - an object deleted → ``delete:`` each dependent;
-- an object whose owners changed, or a virtual owner → ``delete:`` it;
+- a virtual owner → ``delete:`` it (a live GET decides whether its
+  dependents are garbage; objects with real owners cost nothing);
 - an owner with ``deletionTimestamp`` and the ``foregroundDeletion``
   finalizer → ``delete:`` the owner (to process its dependents first);
 - an owner with ``deletionTimestamp`` and the ``orphan`` finalizer →
@@ -169,7 +170,6 @@ class GarbageCollector(Controller):
         if node is None:
             node = Node(uid, resource, meta.get("namespace") or "", meta.get("name", ""))
             self.nodes[uid] = node
-        was_virtual = node.virtual
         node.virtual = False
         node.resource, node.namespace, node.name = resource, meta.get("namespace") or "", meta.get("name", "")
         old_owners = {ref.get("uid") for ref in node.owners}
@@ -201,8 +201,6 @@ class GarbageCollector(Controller):
             self.queue.add(f"delete:{uid}")
             for dependent in node.dependents:
                 self.queue.add(f"delete:{dependent}")
-        if new_owners != old_owners or was_virtual:
-            self.queue.add(f"delete:{uid}")
 
     def _forget(self, obj: Obj) -> None:
         uid = (obj.get("metadata") or {}).get("uid")
