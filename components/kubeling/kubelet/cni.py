@@ -315,10 +315,31 @@ class CNINetwork:
         cache_dir: str = DEFAULT_CACHE_DIR,
         *,
         ifname: str = "eth0",
+        network_name: str = DEFAULT_NETWORK,
+        bridge: str = DEFAULT_BRIDGE,
+        ipam_data_dir: str = "",
     ) -> None:
         self.conf_dir, self.bin_dir, self.ifname = conf_dir, bin_dir, ifname
         self.cache_dir = Path(cache_dir)
+        self.network_name, self.bridge, self.ipam_data_dir = network_name, bridge, ipam_data_dir
         self._conflist: Obj | None = None
+
+    def configure(self, pod_cidr: str) -> Path:
+        """Write this node's conflist for ``pod_cidr`` (CRI UpdateRuntimeConfig) and use it."""
+        conflist = make_conflist(
+            pod_cidr, name=self.network_name, bridge=self.bridge, data_dir=self.ipam_data_dir
+        )
+        path = write_conflist(self.conf_dir, conflist)
+        self._conflist = conflist
+        return path
+
+    def ready(self) -> tuple[bool, str]:
+        """(a network config is present, why not)."""
+        try:
+            self.conflist  # noqa: B018 - loads and caches
+        except (FileNotFoundError, ValueError) as exc:
+            return False, f"cni config uninitialized: {exc}"
+        return True, ""
 
     @property
     def conflist(self) -> Obj:
