@@ -41,6 +41,9 @@ from kubeling.kubelet.streaming import channels, portforward, remotecommand, upg
 
 log = logging.getLogger(__name__)
 
+# The status a streaming handler already sent, for counting requests that end by cancellation.
+_ANSWERED = web.RequestKey("answered", int)
+
 
 def _status(code: int, reason: str, message: str) -> web.Response:
     body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure"}
@@ -178,6 +181,10 @@ class KubeletServer:
         except web.HTTPException as exc:
             status = exc.status
             raise
+        except asyncio.CancelledError:
+            # The client left mid-stream; count what it had been answered (nginx's 499 if nothing).
+            status = request.get(_ANSWERED, 499)
+            raise
         except rt.NotFound as exc:
             status = 404
             return _status(404, "NotFound", str(exc))
@@ -228,6 +235,7 @@ class KubeletServer:
         )
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
         await response.prepare(request)
+        request[_ANSWERED] = 200
         try:
             async for chunk in lines:
                 await response.write(chunk)
@@ -269,6 +277,7 @@ class KubeletServer:
                 f"{', '.join(channels.PROTOCOLS)} is required"
             )
         await ws.prepare(request)
+        request[_ANSWERED] = 101
         try:
             if command is None:
                 stream = await self.runtime.attach(container_id, tty=tty, stdin=stdin)
@@ -298,6 +307,7 @@ class KubeletServer:
         ws = self._websocket(request, (portforward.WEBSOCKET_PROTOCOL,))
         if ws is not None:
             await ws.prepare(request)
+            request[_ANSWERED] = 101
             conn = _WebSocketBytes(ws)
             await portforward.PortForwardSession(conn, dial, pod=f"{ns}/{pod}").run()
             return ws
@@ -316,6 +326,7 @@ class KubeletServer:
                 "X-Stream-Protocol-Version": portforward.PROTOCOL,
             },
         )
+        request[_ANSWERED] = 101
         await portforward.PortForwardSession(conn, dial, pod=f"{ns}/{pod}").run()
         return raw.response
 

@@ -30,6 +30,7 @@ from kubeling.client.kubeconfig import load_config
 from kubeling.client.rest import RESTClient
 from kubeling.kubelet.podsource import RuntimePodsSource
 from kubeling.kubelet.server import KubeletServer
+from kubeling.kubelet.streaming import spdy
 from kubeling.pki.selfsigned import ensure_serving_cert
 from tests.fixtures.server import KubelingServer, free_port, kubectl, kubectl_env, kubectl_path
 from tests.integration.kubelet.hostruntime import HostRuntime
@@ -263,6 +264,7 @@ def test_exec_output_and_exit_code(env: Env) -> None:
     assert result.stdout == "hi\n"
     assert "oops" in result.stderr
     assert result.returncode == 3
+    assert env.kubelet.requests[("GET", "exec", 101)] >= 1  # the v5 WebSocket, not the SPDY fallback
 
 
 def test_exec_with_stdin(env: Env) -> None:
@@ -293,6 +295,13 @@ def test_port_forward_then_fetch(env: Env) -> None:
                 assert response.read().decode() == PAGE
     finally:
         _stop(process)
+    # kubectl's first choice worked: SPDY tunnelled in a WebSocket (a GET answered 101), no fallback POST.
+    # (A request is counted when its handler ends: shortly after kubectl went away.)
+    deadline = time.monotonic() + 10
+    while not env.kubelet.requests[("GET", "portForward", 101)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert env.kubelet.requests[("GET", "portForward", 101)] >= 1, env.kubelet.requests
+    assert not any(k[:2] == ("POST", "portForward") for k in env.kubelet.requests)
 
 
 # -- attach ------------------------------------------------------------------------------------
@@ -338,3 +347,60 @@ def test_kubelet_authenticates_and_authorizes(env: Env) -> None:
     status, body = env.kubelet_get("/stats/summary", token=token)
     assert status == 403
     assert b"subresource=stats" in body
+
+
+# -- the SPDY fallback (what kubectl does when the WebSocket upgrade fails) ----------------------
+
+
+async def _spdy_fetch(env: Env, port: int) -> tuple[bytes, bytes]:
+    """POST .../portforward with Upgrade: SPDY/3.1 through the apiserver; one HTTP GET over stream pair 0."""
+    context = env.server.ssl_context()
+    reader, writer = await asyncio.open_connection("127.0.0.1", env.server.port, ssl=context)
+    head = (
+        f"POST /api/v1/namespaces/default/pods/{POD}/portforward HTTP/1.1\r\n"
+        f"Host: 127.0.0.1\r\nAuthorization: Bearer {env.server.token()}\r\n"
+        "Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n"
+        "Content-Length: 0\r\n\r\n"
+    )
+    writer.write(head.encode())
+    answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    assert answer.startswith(b"HTTP/1.1 101"), answer
+    assert b"portforward.k8s.io" in answer
+    codec = spdy.HeaderCodec()
+    frames = spdy.FrameReader(codec)
+    headers = {"port": [str(port)], "requestid": ["0"]}
+    writer.write(spdy.encode(spdy.SynStream(1, {**headers, "streamtype": ["error"]}, spdy.FLAG_FIN), codec))
+    writer.write(spdy.encode(spdy.SynStream(3, {**headers, "streamtype": ["data"]}), codec))
+    writer.write(spdy.encode(spdy.DataFrame(3, b"GET / HTTP/1.0\r\n\r\n", spdy.FLAG_FIN), codec))
+    data, errors = b"", b""
+    replies = set()
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                chunk = await reader.read(65536)
+                assert chunk, "connection closed early"
+                for frame in frames.feed(chunk):
+                    if isinstance(frame, spdy.SynReply):
+                        replies.add(frame.stream_id)
+                    elif isinstance(frame, spdy.DataFrame) and frame.stream_id == 3:
+                        data += frame.data
+                        if frame.fin:
+                            assert replies == {1, 3}
+                            return data, errors
+                    elif isinstance(frame, spdy.DataFrame) and frame.stream_id == 1:
+                        errors += frame.data
+    finally:
+        writer.close()
+
+
+def test_port_forward_over_upgraded_spdy(env: Env) -> None:
+    data, errors = asyncio.run(_spdy_fetch(env, 8080))
+    assert data.split(b"\r\n")[0].endswith(b" 200 OK")
+    assert data.endswith(PAGE.encode())
+    assert errors == b""
+
+
+def test_port_forward_to_a_closed_port_reports_on_the_error_stream(env: Env) -> None:
+    data, errors = asyncio.run(_spdy_fetch(env, 9999))
+    assert data == b""
+    assert b"error forwarding port 9999 to pod default/web" in errors
