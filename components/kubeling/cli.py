@@ -226,12 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server(sub)
     _add_hollow_node(sub)
     from kubeling.controllers.cli import register as _register_controller_manager
+    from kubeling.kubelet.cli import register as _register_kubelet
     from kubeling.pki.cli import register as _register_pki
     from kubeling.scheduler.cli import register as _register_scheduler
 
     _register_pki(sub)
     _register_controller_manager(sub)
     _register_scheduler(sub)
+    _register_kubelet(sub)
     return parser
 
 

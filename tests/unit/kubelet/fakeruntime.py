@@ -150,3 +150,27 @@ class FakeRuntime:
 
     async def list_images(self) -> list[rt.ImageInfo]:
         return list(self.images.values())
+
+
+class FakeVolumes:
+    """emptyDir only, under ``root``; enough for the pod worker's unit tests."""
+
+    def __init__(self, root) -> None:
+        self.root = root
+        self.torn_down: list[str] = []
+
+    async def setup(self, pod: dict) -> None:
+        for volume in pod["spec"].get("volumes") or []:
+            (self.root / pod["metadata"]["uid"] / volume["name"]).mkdir(parents=True, exist_ok=True)
+
+    def mounts_for(self, pod: dict, container: dict, env: dict | None = None) -> list[rt.Mount]:
+        return [
+            rt.Mount(str(self.root / pod["metadata"]["uid"] / m["name"]), m["mountPath"])
+            for m in container.get("volumeMounts") or []
+        ]
+
+    async def refresh(self, pod: dict) -> bool:
+        return False
+
+    async def teardown(self, pod_uid: str) -> None:
+        self.torn_down.append(pod_uid)

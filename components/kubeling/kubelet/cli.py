@@ -1,0 +1,72 @@
+"""The ``kubeling kubelet`` subcommand: upstream kubelet's flag names, bound into KubeletConfig."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from typing import Any
+
+from kubeling.flags import csv_list, duration
+from kubeling.kubelet.config import parse_labels, parse_taints
+
+
+def _labels(value: str) -> dict[str, str]:
+    try:
+        return parse_labels(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _taints(value: str) -> list[dict[str, str]]:
+    try:
+        return parse_taints(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    # Defaults are None: a flag given on the command line overrides the --config file, an absent one doesn't.
+    p = sub.add_parser("kubelet", help="run the node agent (kubelet) on the local Docker Engine")
+    p.add_argument(
+        "--config", default=None, help="a KubeletConfiguration (kubelet.config.k8s.io/v1beta1) file"
+    )
+    p.add_argument("--kubeconfig", default=None, help="defaults to in-cluster, then $KUBECONFIG")
+    p.add_argument("--hostname-override", default=None)
+    p.add_argument("--node-ip", default=None, help="default: the address of the default-route interface")
+    p.add_argument("--pod-manifest-path", default=None, help="directory of static pod manifests")
+    p.add_argument("--root-dir", default=None, help="default /var/lib/kubelet")
+    p.add_argument("--cluster-dns", type=csv_list, default=None)
+    p.add_argument("--cluster-domain", default=None, help="default cluster.local")
+    p.add_argument("--node-labels", type=_labels, default=None, help="key=value,...")
+    p.add_argument("--register-with-taints", type=_taints, default=None, help="key=value:Effect,...")
+    p.add_argument("--max-pods", type=int, default=None, help="default 110")
+    p.add_argument("--pod-infra-container-image", default=None)
+    p.add_argument("--cni-bin-dir", default=None, help="default /usr/lib/cni")
+    p.add_argument("--cni-conf-dir", default=None, help="default /etc/cni/net.d")
+    p.add_argument("--node-status-update-frequency", type=duration, default=None)
+    p.add_argument("--file-check-frequency", type=duration, default=None)
+    p.set_defaults(run=_run)
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    from kubeling.kubelet.config import build, from_file
+
+    file_values = from_file(args.config) if args.config else {}
+    flags = {k: v for k, v in vars(args).items() if k not in ("config", "run", "command", "verbosity")}
+    return build(file_values, flags)
+
+
+async def _run(args: argparse.Namespace) -> Any:
+    from kubeling.kubelet.kubelet import run
+
+    config = config_from_args(args)
+    task = asyncio.get_running_loop().create_task(run(config))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        return 0
+    return 1

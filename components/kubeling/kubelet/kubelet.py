@@ -1,0 +1,314 @@
+"""The Kubelet: wiring of the node's agent.
+
+What runs, as asyncio tasks:
+
+- the Node status manager (register, status every 10 s, Lease);
+- informers on this node's pods (``spec.nodeName=<node>``) and on Services
+  (for Service environment variables); handlers only wake pod workers;
+- the static pod source (polls ``--pod-manifest-path``) and mirror pods;
+- a relist loop (upstream's PLEG): every second it lists the runtime's
+  sandboxes and containers, and wakes the worker of every pod whose
+  containers changed — and of every pod uid the runtime holds that no
+  longer belongs here, whose worker then removes it;
+- one worker per pod (:mod:`kubeling.kubelet.podworkers`).
+
+Restarts: nothing is remembered outside the runtime.  The relist starts
+only after the pod cache has synced, so a restarted kubelet adopts running
+containers (same spec hash → nothing to do) and only removes what no pod
+claims any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from kubeling.api import errors
+from kubeling.api.resources import Registry
+from kubeling.client.events import EventRecorder, RESTEventSink
+from kubeling.client.informer import Informer
+from kubeling.client.rest import RESTClient
+from kubeling.kubelet import runtime as rt
+from kubeling.kubelet.config import KubeletConfig
+from kubeling.kubelet.containers import PodState
+from kubeling.kubelet.envvars import EnvContext
+from kubeling.kubelet.nodestatus import NodeStatusManager
+from kubeling.kubelet.podworkers import PodSyncer, PodWorkers, SyncContext, Volumes
+from kubeling.kubelet.probes import ProbeManager
+from kubeling.kubelet.static import MirrorPods, is_mirror, read_manifests
+from kubeling.kubelet.status import StatusManager
+from kubeling.kubelet.volumes import VolumeManager
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+_REGISTRY = Registry()
+NODES = _REGISTRY.get("", "v1", "nodes")
+PODS = _REGISTRY.get("", "v1", "pods")
+LEASES = _REGISTRY.get("coordination.k8s.io", "v1", "leases")
+SERVICES = _REGISTRY.get("", "v1", "services")
+CONFIGMAPS = _REGISTRY.get("", "v1", "configmaps")
+SECRETS = _REGISTRY.get("", "v1", "secrets")
+RELIST_PERIOD = 1.0
+
+
+def _by_uid(obj: Obj) -> list[str]:
+    return [obj["metadata"].get("uid", "")]
+
+
+class Kubelet:
+    def __init__(
+        self,
+        config: KubeletConfig,
+        client: RESTClient,
+        runtime: rt.Runtime,
+        *,
+        volumes: Volumes | None = None,
+        relist_period: float = RELIST_PERIOD,
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.runtime = runtime
+        self.name = config.node_name
+        self.relist_period = relist_period
+        self.root_dir = Path(config.root_dir)
+        self.recorder = EventRecorder(RESTEventSink(client), "kubelet", self.name)
+        self.node = NodeStatusManager(
+            client,
+            nodes=NODES,
+            leases=LEASES,
+            runtime=runtime,
+            name=self.name,
+            node_ip=config.node_ip,
+            max_pods=config.max_pods,
+            root_dir=config.root_dir,
+            labels=config.node_labels,
+            taints=config.register_with_taints,
+            update_frequency=config.node_status_update_frequency,
+            lease_duration=config.node_lease_duration_seconds,
+        )
+        self.pods = Informer(
+            client, PODS, field_selector=f"spec.nodeName={self.name}", indexers={"uid": _by_uid}
+        )
+        self.services = Informer(client, SERVICES)
+        self.static: dict[str, Obj] = {}
+        self.mirrors = MirrorPods(client, PODS, NODES, self.name)
+        self.status = StatusManager(client, PODS)
+        self.probes = ProbeManager(
+            runtime, on_change=self._wake, on_failure=self._probe_failed, clock=time.time
+        )
+        self.syncer = PodSyncer(
+            SyncContext(
+                runtime=runtime,
+                recorder=self.recorder,
+                status=self.status,
+                probes=self.probes,
+                volumes=volumes
+                or VolumeManager(
+                    client, self.root_dir, self.name, node_allocatable=lambda: self.node.allocatable
+                ),
+                root_dir=self.root_dir,
+                node_name=self.name,
+                cluster_dns=list(config.cluster_dns),
+                cluster_domain=config.cluster_domain,
+                host_ip=lambda: self.node.node_ip,
+                env_context=self._env_context,
+                status_target=self._status_target,
+            )
+        )
+        self.workers = PodWorkers(
+            self.syncer, desired=self.desired, observe=self.observe, on_removed=self._confirm
+        )
+        self.pods.add_event_handler(
+            on_add=self._on_pod, on_update=lambda _old, new: self._on_pod(new), on_delete=self._on_pod
+        )
+        self._signatures: dict[str, tuple[Any, ...]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.root_dir.mkdir(parents=True, exist_ok=True)
+        await self.node.register()
+        self._tasks = [
+            asyncio.create_task(self.node.run(), name="kubelet-node-status"),
+            asyncio.create_task(self.pods.run(), name="kubelet-pods"),
+            asyncio.create_task(self.services.run(), name="kubelet-services"),
+        ]
+        await self.pods.wait_synced()
+        self.static = read_manifests(self.config.pod_manifest_path, self.name)
+        for uid in self.static:
+            self.workers.update(uid)
+        self._tasks += [
+            asyncio.create_task(self._relist_loop(), name="kubelet-relist"),
+            asyncio.create_task(self._static_loop(), name="kubelet-static"),
+        ]
+        try:
+            # A crashed loop surfaces here and stops the kubelet.
+            await asyncio.gather(*self._tasks)
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        """Stop the kubelet's own loops; pods keep running (a restarted kubelet adopts them)."""
+        self.pods.stop()
+        self.services.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        await self.workers.stop()
+        self.probes.stop_all()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.recorder.close(), 5)
+
+    # -- desired and observed state -----------------------------------------------------------
+
+    def desired(self, uid: str) -> Obj | None:
+        if uid in self.static:
+            return self.static[uid]
+        found = self.pods.store.by_index("uid", uid)
+        pods = [p for p in found if not is_mirror(p)]
+        return pods[0] if pods else None
+
+    async def observe(self, uid: str) -> PodState:
+        sandboxes = [s for s in await self.runtime.list_sandboxes() if s.pod_uid == uid]
+        ids = {s.id for s in sandboxes}
+        containers = [
+            c
+            for c in await self.runtime.list_containers()
+            if c.labels.get(rt.POD_UID) == uid or (rt.POD_UID not in c.labels and c.sandbox_id in ids)
+        ]
+        return PodState(sandboxes, containers)
+
+    def _wake(self, uid: str) -> None:
+        self.workers.update(uid)
+
+    def _on_pod(self, pod: Obj) -> None:
+        if is_mirror(pod):
+            return  # mirrors are reconciled by the static loop
+        self.workers.update(pod["metadata"]["uid"])
+
+    async def _relist_loop(self) -> None:
+        while True:
+            try:
+                await self.relist()
+            except rt.RuntimeFailure as exc:
+                log.warning("relist failed: %s", exc)
+            await asyncio.sleep(self.relist_period)
+
+    async def relist(self) -> None:
+        """Wake the workers of pods whose runtime state changed, and of runtime pods nobody claims."""
+        sandboxes = await self.runtime.list_sandboxes()
+        containers = await self.runtime.list_containers()
+        owner = {s.id: s.pod_uid for s in sandboxes}
+        signatures: dict[str, list[tuple[str, str, bool]]] = {}
+        for sandbox in sandboxes:
+            signatures.setdefault(sandbox.pod_uid, []).append((sandbox.id, "sandbox", sandbox.ready))
+        for container in containers:
+            uid = container.labels.get(rt.POD_UID) or owner.get(container.sandbox_id, "")
+            if uid:
+                signatures.setdefault(uid, []).append((container.id, container.state, False))
+        current = {uid: tuple(sorted(sig)) for uid, sig in signatures.items()}
+        for uid, signature in current.items():
+            if self._signatures.get(uid) != signature:
+                self.workers.update(uid)
+            elif self.desired(uid) is None and uid not in self.workers.known():
+                self.workers.update(uid)  # an orphan: its worker removes it
+        for uid in set(self._signatures) - set(current):
+            self.workers.update(uid)
+        self._signatures = current
+
+    # -- static pods ------------------------------------------------------------------------
+
+    async def _static_loop(self) -> None:
+        while True:
+            fresh = read_manifests(self.config.pod_manifest_path, self.name)
+            changed = set(fresh) ^ set(self.static)  # an edited manifest is a new uid: old stops, new starts
+            self.static = fresh
+            for uid in changed:
+                self.workers.update(uid)
+            try:
+                await self.mirrors.sync(self.static, self.pods.store.list())
+            except (errors.StatusError, OSError) as exc:
+                log.warning("mirror pods: %s", exc)
+            await asyncio.sleep(self.config.file_check_frequency)
+
+    def _status_target(self, pod: Obj) -> Obj | None:
+        """Where a pod's status goes: itself, or a static pod's mirror (None while it has none)."""
+        if pod["metadata"]["uid"] not in self.static:
+            return pod
+        meta = pod["metadata"]
+        mirror = self.pods.store.get_by(name=meta["name"], namespace=meta["namespace"])
+        return mirror if mirror is not None and is_mirror(mirror) else None
+
+    async def _confirm(self, pod: Obj) -> None:
+        if pod["metadata"]["uid"] not in self.static:
+            await self.status.confirm_deletion(pod)
+
+    # -- events and lookups ----------------------------------------------------------------
+
+    def _probe_failed(self, pod: Obj, container: Obj, kind: str, message: str) -> None:
+        what = {"livenessProbe": "Liveness", "readinessProbe": "Readiness", "startupProbe": "Startup"}[kind]
+        target = self._status_target(pod) or pod
+        self.recorder.event(target, "Warning", "Unhealthy", f"{what} probe failed: {message}")
+
+    async def _env_context(self, pod: Obj) -> EnvContext:
+        """Fetch the ConfigMaps and Secrets the pod's env refers to (GETs, as the Node authorizer allows)."""
+        namespace = pod["metadata"]["namespace"]
+        wanted: dict[str, set[str]] = {"configmap": set(), "secret": set()}
+        spec = pod.get("spec") or {}
+        for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+            for source in container.get("envFrom") or []:
+                if "configMapRef" in source:
+                    wanted["configmap"].add(source["configMapRef"].get("name", ""))
+                if "secretRef" in source:
+                    wanted["secret"].add(source["secretRef"].get("name", ""))
+            for var in container.get("env") or []:
+                ref = var.get("valueFrom") or {}
+                if "configMapKeyRef" in ref:
+                    wanted["configmap"].add(ref["configMapKeyRef"].get("name", ""))
+                if "secretKeyRef" in ref:
+                    wanted["secret"].add(ref["secretKeyRef"].get("name", ""))
+        found: dict[tuple[str, str], Obj] = {}
+        for kind, names in wanted.items():
+            resource = CONFIGMAPS if kind == "configmap" else SECRETS
+            for name in names:
+                try:
+                    found[(kind, name)] = await self.client.get(resource, namespace=namespace, name=name)
+                except errors.StatusError as exc:
+                    if exc.code != 404:
+                        raise
+        return EnvContext(
+            node_name=self.name,
+            host_ip=self.node.node_ip,
+            configmaps=lambda _ns, name: found.get(("configmap", name)),
+            secrets=lambda _ns, name: found.get(("secret", name)),
+            services=self.services.store.list(),
+            node_allocatable=dict(self.node.allocatable),
+        )
+
+
+async def run(config: KubeletConfig) -> None:
+    """``kubeling kubelet``: local images, the Docker runtime with CNI, then the Kubelet until cancelled."""
+    from kubeling.client.kubeconfig import load_config
+    from kubeling.kubelet import images
+    from kubeling.kubelet.cni import CNINetwork
+    from kubeling.kubelet.docker import DockerRuntime
+
+    await asyncio.to_thread(images.ensure_images)
+    cni = CNINetwork(config.cni_conf_dir, config.cni_bin_dir)
+    runtime = DockerRuntime(
+        cni, root_dir=config.root_dir, pause_image=config.pod_infra_container_image or images.PAUSE_IMAGE
+    )
+    client = RESTClient(load_config(config.kubeconfig), component="kubelet")
+    kubelet = Kubelet(config, client, runtime)
+    try:
+        await kubelet.run()
+    finally:
+        await client.close()

@@ -1,0 +1,356 @@
+"""The Node this kubelet runs: registration, status (every 10 s) and its Lease.
+
+Facts about the machine come from the host (``/proc/meminfo``, CPU count,
+``/etc/os-release``, ``/etc/machine-id``, the boot id, the root-dir
+filesystem, the default-route interface's address) and from the runtime
+(version, images, RuntimeReady/NetworkReady).  :func:`node_status` is pure
+over those facts; :class:`NodeStatusManager` does the writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import platform
+import shutil
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import kubeling
+from kubeling.api import errors
+from kubeling.kubelet import runtime as rt
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+KUBELET_PORT = 10250
+MAX_IMAGES = 50  # upstream's nodeStatusMaxImages
+KUBELET_VERSION = f"{kubeling.KUBERNETES_VERSION}-kubeling.{kubeling.__version__}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _micro_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def arch() -> str:
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+
+
+def default_route_ip() -> str:
+    """The source address the kernel picks for outside traffic (no packet is sent: UDP connect only)."""
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect(("192.0.2.1", 9))  # TEST-NET-1: a route lookup only
+        return sock.getsockname()[0]
+    return "127.0.0.1"
+
+
+@dataclass
+class MachineFacts:
+    cpu: int
+    memory_bytes: int
+    ephemeral_bytes: int
+    os_image: str
+    kernel: str
+    machine_id: str
+    boot_id: str
+
+    @classmethod
+    def probe(cls, root_dir: str) -> MachineFacts:
+        meminfo = {
+            line.split(":")[0]: line.split(":")[1]
+            for line in _read("/proc/meminfo").splitlines()
+            if ":" in line
+        }
+        memory_kib = int((meminfo.get("MemTotal") or "0 kB").split()[0])
+        os_release = dict(line.split("=", 1) for line in _read("/etc/os-release").splitlines() if "=" in line)
+        probe_dir = root_dir if os.path.isdir(root_dir) else "/"
+        return cls(
+            cpu=os.cpu_count() or 1,
+            memory_bytes=memory_kib * 1024,
+            ephemeral_bytes=shutil.disk_usage(probe_dir).total,
+            os_image=os_release.get("PRETTY_NAME", "Linux").strip('"'),
+            kernel=platform.release(),
+            machine_id=_read("/etc/machine-id").strip(),
+            boot_id=_read("/proc/sys/kernel/random/boot_id").strip(),
+        )
+
+
+@dataclass
+class NodeInputs:
+    name: str
+    node_ip: str
+    max_pods: int
+    facts: MachineFacts
+    runtime_version: tuple[str, str]
+    runtime_status: rt.RuntimeStatus
+    images: list[rt.ImageInfo] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    pod_cidr: str = ""
+
+
+def ready_condition(inputs: NodeInputs) -> tuple[bool, str, str]:
+    """(ready, reason, message) as upstream words them."""
+    status = inputs.runtime_status
+    if not status.runtime_ready:
+        return False, "KubeletNotReady", f"container runtime is down: {status.message}"
+    if not inputs.pod_cidr:
+        return False, "KubeletNotReady", "network plugin not ready: the node has no pod CIDR yet"
+    if not status.network_ready:
+        return (
+            False,
+            "KubeletNotReady",
+            "container runtime network not ready: NetworkReady=false "
+            f"reason:{status.reason or 'NetworkPluginNotReady'} message:{status.message}",
+        )
+    return True, "KubeletReady", "kubelet is posting ready status"
+
+
+def node_status(inputs: NodeInputs, old: Obj | None = None) -> Obj:
+    facts = inputs.facts
+    resources = {
+        "cpu": str(facts.cpu),
+        "memory": f"{facts.memory_bytes // 1024}Ki",
+        "pods": str(inputs.max_pods),
+        "ephemeral-storage": f"{facts.ephemeral_bytes // 1024}Ki",
+    }
+    now = _now()
+    old_conditions = {c.get("type"): c for c in (old or {}).get("conditions") or []}
+
+    def condition(kind: str, ok: bool, reason: str, message: str) -> Obj:
+        status = "True" if ok else "False"
+        previous = old_conditions.get(kind) or {}
+        since = previous.get("lastTransitionTime") if previous.get("status") == status else None
+        return {
+            "type": kind,
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "lastHeartbeatTime": now,
+            "lastTransitionTime": since or now,
+        }
+
+    ready, reason, message = ready_condition(inputs)
+    conditions = [
+        condition(
+            "MemoryPressure", False, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"
+        ),
+        condition("DiskPressure", False, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        condition("PIDPressure", False, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+        condition("Ready", ready, reason, message),
+    ]
+    images = sorted(inputs.images, key=lambda i: i.size, reverse=True)[:MAX_IMAGES]
+    name, version = inputs.runtime_version
+    return {
+        "capacity": resources,
+        "allocatable": dict(resources),
+        "addresses": [
+            {"type": "InternalIP", "address": inputs.node_ip},
+            {"type": "Hostname", "address": inputs.name},
+        ],
+        "conditions": conditions,
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
+        "nodeInfo": {
+            "machineID": facts.machine_id,
+            "systemUUID": facts.machine_id,
+            "bootID": facts.boot_id,
+            "kernelVersion": facts.kernel,
+            "osImage": facts.os_image,
+            "containerRuntimeVersion": f"{name}://{version}",
+            "kubeletVersion": KUBELET_VERSION,
+            "kubeProxyVersion": "",
+            "operatingSystem": "linux",
+            "architecture": arch(),
+        },
+        "images": [{"names": i.tags + i.digests or [i.id], "sizeBytes": i.size} for i in images],
+    }
+
+
+def node_labels(name: str, extra: dict[str, str]) -> dict[str, str]:
+    return {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": arch(),
+        "beta.kubernetes.io/os": "linux",
+        "beta.kubernetes.io/arch": arch(),
+        **extra,
+    }
+
+
+def comparable(status: Obj) -> Obj:
+    out = dict(status)
+    out["conditions"] = [
+        {k: v for k, v in c.items() if k not in ("lastHeartbeatTime",)}
+        for c in status.get("conditions") or []
+    ]
+    return out
+
+
+class NodeStatusManager:
+    """Registers the Node, keeps its status current and renews its Lease."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        nodes: Any,
+        leases: Any,
+        runtime: rt.Runtime,
+        name: str,
+        node_ip: str,
+        max_pods: int,
+        root_dir: str,
+        labels: dict[str, str],
+        taints: list[dict[str, str]],
+        update_frequency: float = 10.0,
+        lease_duration: int = 40,
+        report_frequency: float = 60.0,
+        on_pod_cidr: Callable[[str], Any] | None = None,
+    ) -> None:
+        self.client = client
+        self.nodes_resource = nodes
+        self.leases_resource = leases
+        self.runtime = runtime
+        self.name = name
+        self.node_ip = node_ip or default_route_ip()
+        self.max_pods = max_pods
+        self.root_dir = root_dir
+        self.labels = node_labels(name, labels)
+        self.taints = taints
+        self.update_frequency = update_frequency
+        self.lease_duration = lease_duration
+        self.report_frequency = report_frequency
+        self.on_pod_cidr = on_pod_cidr
+        self.pod_cidr = ""
+        self.allocatable: dict[str, str] = {}
+        self._sent: Obj | None = None
+        self._sent_at = 0.0
+
+    async def inputs(self) -> NodeInputs:
+        facts = await asyncio.to_thread(MachineFacts.probe, self.root_dir)
+        try:
+            version = await self.runtime.version()
+            status = await self.runtime.status()
+            images = await self.runtime.list_images()
+        except rt.RuntimeFailure as exc:
+            version, status, images = ("unknown", ""), rt.RuntimeStatus(False, False, "", str(exc)), []
+        return NodeInputs(
+            name=self.name,
+            node_ip=self.node_ip,
+            max_pods=self.max_pods,
+            facts=facts,
+            runtime_version=version,
+            runtime_status=status,
+            images=images,
+            labels=self.labels,
+            pod_cidr=self.pod_cidr,
+        )
+
+    async def register(self) -> Obj:
+        """Create the Node (or adopt the existing one), then write its status."""
+        inputs = await self.inputs()
+        body: Obj = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": self.name, "labels": self.labels},
+            "spec": {"taints": self.taints} if self.taints else {},
+        }
+        try:
+            node = await self.client.create(self.nodes_resource, body)
+        except errors.StatusError as exc:
+            if exc.code != 409:
+                raise
+            node = await self.client.get(self.nodes_resource, name=self.name)
+            missing = {
+                k: v for k, v in self.labels.items() if (node["metadata"].get("labels") or {}).get(k) != v
+            }
+            if missing:
+                node = await self.client.patch(
+                    self.nodes_resource, {"metadata": {"labels": missing}}, name=self.name
+                )
+        await self._observe_cidr(node)
+        await self._write(node, node_status(inputs, node.get("status")))
+        return node
+
+    async def _observe_cidr(self, node: Obj) -> None:
+        cidr = (node.get("spec") or {}).get("podCIDR") or ""
+        if cidr and cidr != self.pod_cidr:
+            await self.runtime.update_pod_cidr(cidr)
+            self.pod_cidr = cidr
+            log.info("node %s: pod CIDR %s", self.name, cidr)
+
+    async def _write(self, node: Obj, status: Obj) -> None:
+        await self.client.patch(self.nodes_resource, {"status": status}, name=self.name, subresource="status")
+        self._sent = comparable(status)
+        self._sent_at = asyncio.get_running_loop().time()
+        self.allocatable = dict(status["allocatable"])
+
+    async def update(self) -> None:
+        """One status round: pick up the podCIDR, write status when it changed or every report_frequency."""
+        node = await self.client.get(self.nodes_resource, name=self.name)
+        await self._observe_cidr(node)
+        status = node_status(await self.inputs(), node.get("status"))
+        stale = asyncio.get_running_loop().time() - self._sent_at >= self.report_frequency
+        if stale or comparable(status) != self._sent:
+            await self._write(node, status)
+
+    async def renew_lease(self) -> None:
+        spec = {
+            "holderIdentity": self.name,
+            "leaseDurationSeconds": self.lease_duration,
+            "renewTime": _micro_now(),
+        }
+        try:
+            lease = await self.client.get(self.leases_resource, namespace="kube-node-lease", name=self.name)
+        except errors.StatusError as exc:
+            if exc.code != 404:
+                raise
+            body = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {
+                    "name": self.name,
+                    "namespace": "kube-node-lease",
+                    "ownerReferences": await self._node_owner(),
+                },
+                "spec": spec,
+            }
+            await self.client.create(self.leases_resource, body, namespace="kube-node-lease")
+            return
+        lease["spec"] = {**(lease.get("spec") or {}), **spec}
+        await self.client.update(self.leases_resource, lease, namespace="kube-node-lease", name=self.name)
+
+    async def _node_owner(self) -> list[Obj]:
+        with contextlib.suppress(errors.StatusError):
+            node = await self.client.get(self.nodes_resource, name=self.name)
+            return [{"apiVersion": "v1", "kind": "Node", "name": self.name, "uid": node["metadata"]["uid"]}]
+        return []
+
+    async def run(self) -> None:
+        """Status every update_frequency, lease every 10 s; failures are logged and retried."""
+        next_lease = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                if loop.time() >= next_lease:
+                    await self.renew_lease()
+                    next_lease = loop.time() + 10.0
+                await self.update()
+            except (errors.StatusError, OSError, rt.RuntimeFailure) as exc:
+                log.warning("node %s: status/lease update failed: %s", self.name, exc)
+            await asyncio.sleep(min(self.update_frequency, max(0.1, next_lease - loop.time())))
