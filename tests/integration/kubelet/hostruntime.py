@@ -119,7 +119,13 @@ class HostRuntime:
             labels={rt.POD_UID: uid, rt.POD_NAME: name, rt.POD_NAMESPACE: namespace},
         )
         self.ports[sid] = ports
-        cid = f"{container}-{uid}"
+        return await self.add_container(sid, uid=uid, container=container, script=script)
+
+    async def add_container(
+        self, sid: str, *, uid: str, container: str, script: str, attempt: int = 0
+    ) -> str:
+        """Start (attempt n of) a container in the sandbox; a script that ends leaves an exited one."""
+        cid = f"{container}-{uid}-{attempt}"
         log_path = self.workdir / f"{cid}.log"
         log = log_path.open("wb")
         process = await asyncio.create_subprocess_exec(
@@ -131,7 +137,7 @@ class HostRuntime:
             id=cid,
             sandbox_id=sid,
             name=container,
-            attempt=0,
+            attempt=attempt,
             state="running",
             created_at=time.time(),
             started_at=time.time(),
@@ -151,6 +157,10 @@ class HostRuntime:
         return list(self.sandboxes.values())
 
     async def list_containers(self, sandbox_id: str | None = None) -> list[rt.ContainerStatus]:
+        for cid, status in self.containers.items():
+            code = self.processes[cid].returncode
+            if code is not None:
+                status.state, status.exit_code = "exited", code
         return [c for c in self.containers.values() if sandbox_id in (None, c.sandbox_id)]
 
     async def exec(self, container_id: str, command: list[str], *, tty: bool, stdin: bool) -> rt.Stream:

@@ -39,6 +39,7 @@ pytestmark = pytest.mark.integration
 
 NODE = "kubelet-server-test"
 POD = "web"
+RESTARTED = "restarted"
 PAGE = "hello from the pod\n"
 # The "container": a line every 0.2 s on stdout, and an httpd on the pod's port 8080.
 SCRIPT = (
@@ -136,19 +137,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                 "daemonEndpoints": {"kubeletEndpoint": {"Port": env.kubelet.port}},
             },
         )
-        pod = _create(
-            server,
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": POD, "namespace": "default"},
-                "spec": {
-                    "nodeName": NODE,
-                    "schedulerName": "none-such",
-                    "containers": [{"name": "main", "image": "kubeling/busybox:0.1.0"}],
-                },
-            },
-        )
+        pod = _create(server, _pod_manifest(POD))
         http_port = free_port()
         env.run(
             runtime.add_pod(
@@ -160,27 +149,26 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                 ports={8080: http_port},
             )
         )
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        _patch_status(
-            server,
-            "pod",
-            POD,
-            {
-                "phase": "Running",
-                "hostIP": "127.0.0.1",
-                "podIP": "127.0.0.1",
-                "containerStatuses": [
-                    {
-                        "name": "main",
-                        "ready": True,
-                        "restartCount": 0,
-                        "image": "kubeling/busybox:0.1.0",
-                        "imageID": "",
-                        "state": {"running": {"startedAt": now}},
-                    }
-                ],
-            },
+        # A pod whose container restarted once: its first life's log is the "previous" one.
+        restarted = _create(server, _pod_manifest(RESTARTED))
+        uid = restarted["metadata"]["uid"]
+        env.run(
+            runtime.add_pod(
+                uid=uid,
+                name=RESTARTED,
+                namespace="default",
+                container="main",
+                script="echo first life",
+                ports={},
+            )
         )
+        env.run(
+            runtime.add_container(
+                f"sandbox-{uid}", uid=uid, container="main", script="echo second life; sleep 600", attempt=1
+            )
+        )
+        for name in (POD, RESTARTED):
+            _mark_running(server, name)
         yield env
     finally:
         if env.kubelet is not None:
@@ -190,6 +178,43 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         server.stop()
+
+
+def _pod_manifest(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "nodeName": NODE,
+            "schedulerName": "none-such",
+            "containers": [{"name": "main", "image": "kubeling/busybox:0.1.0"}],
+        },
+    }
+
+
+def _mark_running(server: KubelingServer, name: str) -> None:
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    _patch_status(
+        server,
+        "pod",
+        name,
+        {
+            "phase": "Running",
+            "hostIP": "127.0.0.1",
+            "podIP": "127.0.0.1",
+            "containerStatuses": [
+                {
+                    "name": "main",
+                    "ready": True,
+                    "restartCount": 0,
+                    "image": "kubeling/busybox:0.1.0",
+                    "imageID": "",
+                    "state": {"running": {"startedAt": now}},
+                }
+            ],
+        },
+    )
 
 
 def _read_lines(process: subprocess.Popen[str], count: int, timeout: float = 15) -> list[str]:
@@ -237,6 +262,14 @@ def test_logs(env: Env) -> None:
     tail = kubectl(env.server, "logs", POD, "--tail=1").stdout
     assert tail.count("\n") == 1 and tail.startswith("line ")
     assert kubectl(env.server, "logs", POD, "--limit-bytes=4").stdout == "line"
+
+
+def test_logs_previous(env: Env) -> None:
+    assert kubectl(env.server, "logs", RESTARTED).stdout == "second life\n"
+    assert kubectl(env.server, "logs", RESTARTED, "--previous").stdout == "first life\n"
+    result = kubectl(env.server, "logs", POD, "--previous", check=False)
+    assert result.returncode != 0
+    assert 'previous terminated container "main" in pod "web" not found' in result.stderr
 
 
 def test_logs_follow_streams_new_lines(env: Env) -> None:
@@ -322,18 +355,20 @@ def test_attach_streams_the_containers_output(env: Env) -> None:
 def test_nodes_proxy_reaches_pods_stats_and_metrics(env: Env) -> None:
     pods = json.loads(kubectl(env.server, "get", "--raw", f"/api/v1/nodes/{NODE}/proxy/pods").stdout)
     assert pods["kind"] == "PodList"
-    assert [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods["items"]] == [("default", POD)]
+    names = sorted((p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods["items"])
+    assert names == [("default", RESTARTED), ("default", POD)]
+    restarted = next(p for p in pods["items"] if p["metadata"]["name"] == RESTARTED)
+    assert restarted["status"]["containerStatuses"][0]["restartCount"] == 1
     summary = json.loads(
         kubectl(env.server, "get", "--raw", f"/api/v1/nodes/{NODE}/proxy/stats/summary").stdout
     )
     assert summary["node"]["nodeName"] == NODE
     assert summary["node"]["memory"]["workingSetBytes"] > 0
-    (pod,) = summary["pods"]
-    assert pod["podRef"]["name"] == POD
+    pod = next(p for p in summary["pods"] if p["podRef"]["name"] == POD)
     assert pod["containers"][0]["name"] == "main"
     assert pod["containers"][0]["memory"]["workingSetBytes"] == 4096
     metrics = kubectl(env.server, "get", "--raw", f"/api/v1/nodes/{NODE}/proxy/metrics").stdout
-    assert "kubelet_running_pods 1" in metrics
+    assert "kubelet_running_pods 2" in metrics
 
 
 def test_kubelet_authenticates_and_authorizes(env: Env) -> None:
