@@ -28,7 +28,10 @@ caches and, in order:
    exponential backoff (10 s doubling to 6 min; the base is
    ``options.extra["job_backoff_base"]``).
 
-Not done: podFailurePolicy, backoffLimitPerIndex, successPolicy.
+``podFailurePolicy`` (FailJob, Ignore, Count on exit codes and pod
+conditions) and ``successPolicy`` (Indexed) are honoured (see
+:mod:`~kubeling.controllers.jobpolicy`).  Not done: backoffLimitPerIndex
+(and so the FailIndex action, which counts as Count).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from kubeling.controllers.jobindex import (
     parse_indexes,
     pod_index,
 )
+from kubeling.controllers.jobpolicy import match_pod_failure_policy, match_success_policy
 from kubeling.controllers.ownership import claim, controller_ref
 from kubeling.controllers.podutil import (
     deletion_rank,
@@ -80,6 +84,8 @@ MAX_BACKOFF = 360.0
 REASON_BACKOFF = "BackoffLimitExceeded"
 REASON_DEADLINE = "DeadlineExceeded"
 REASON_COMPLETIONS = "CompletionsReached"
+REASON_POLICY = "PodFailurePolicy"
+REASON_SUCCESS_POLICY = "SuccessPolicy"
 MESSAGES = {
     REASON_BACKOFF: "Job has reached the specified backoff limit",
     REASON_DEADLINE: "Job was active longer than specified deadline",
@@ -253,6 +259,8 @@ class JobController(Controller):
         completed = parse_indexes(status.get("completedIndexes"), completions) if indexed else set()
         to_finalize: list[Obj] = []
         new_failures = new_successes = 0
+        target = self._target(status)
+        fail_job_message: str | None = None
         for pod in pods:
             uid = pod["metadata"]["uid"]
             if not has_finalizer(pod) or uid in removed:
@@ -268,9 +276,18 @@ class JobController(Controller):
                         completed.add(index)
                 to_finalize.append(pod)
             elif counts_as_failed(pod):
+                to_finalize.append(pod)
+                match = None
+                if (pod.get("status") or {}).get("phase") == "Failed":
+                    match = match_pod_failure_policy(spec.get("podFailurePolicy"), pod)
+                elif target is not None and target["type"] == "SuccessCriteriaMet":
+                    continue  # a lingering pod removed because the Job succeeded: no failure
+                if match is not None and match.action == "Ignore":
+                    continue  # its finalizer goes, but it never counts toward backoffLimit
+                if match is not None and match.message and fail_job_message is None:
+                    fail_job_message = match.message
                 unc_failed.append(uid)
                 new_failures += 1
-                to_finalize.append(pod)
         self._note_failures(key, new_failures, new_successes)
 
         succeeded = len(completed) if indexed else int(status.get("succeeded") or 0) + len(unc_succeeded)
@@ -278,19 +295,10 @@ class JobController(Controller):
         active = [p for p in pods if is_active(p)]
 
         # 2. The Job's fate.
-        target = self._target(status)
         if target is None:
-            reason = None
-            if past_backoff_limit(spec, failed, active):
-                reason, kind = REASON_BACKOFF, "FailureTarget"
-            elif self._past_deadline(spec, status, now):
-                reason, kind = REASON_DEADLINE, "FailureTarget"
-            elif (indexed and completions is not None and succeeded >= int(completions)) or (
-                not indexed and is_complete(spec, succeeded, len(active))
-            ):
-                reason, kind = REASON_COMPLETIONS, "SuccessCriteriaMet"
-            if reason is not None:
-                target = new_condition(kind, reason, MESSAGES[reason], now)
+            fate = self._fate(spec, status, now, fail_job_message, failed, active, succeeded, completed)
+            if fate is not None:
+                target = new_condition(*fate, now)
                 set_condition(status, target)
 
         # 3. Pods.
@@ -339,7 +347,9 @@ class JobController(Controller):
                 status["succeeded"] = int(status.get("succeeded") or 0) + len(counted_succeeded)
             status["failed"] = int(status.get("failed") or 0) + len(counted_failed)
             status["uncountedTerminatedPods"] = _uncounted(unc_succeeded, unc_failed)
-        if target is not None and not holders and not unc_succeeded and not unc_failed:
+        # The terminal condition waits until no pod of the Job may still be running (as 1.31+).
+        terminating = any(is_deleting(p) and not is_terminal(p) for p in pods)
+        if target is not None and not holders and not terminating and not unc_succeeded and not unc_failed:
             self._finish(job, status, target, now)
         await self._write_status(job, status)
         return max(requeue, 0.0) if requeue is not None else None
@@ -352,6 +362,36 @@ class JobController(Controller):
             cond = condition({"status": status}, kind)
             if cond is not None and cond.get("status") == "True":
                 return cond
+        return None
+
+    def _fate(
+        self,
+        spec: Obj,
+        status: Obj,
+        now: float,
+        fail_job_message: str | None,
+        failed: int,
+        active: list[Obj],
+        succeeded: int,
+        completed: set[int],
+    ) -> tuple[str, str, str] | None:
+        """(condition type, reason, message) of the target the Job reached, if any, in upstream's order."""
+        indexed = spec.get("completionMode") == "Indexed"
+        completions = spec.get("completions")
+        if fail_job_message is not None:
+            return "FailureTarget", REASON_POLICY, fail_job_message
+        if past_backoff_limit(spec, failed, active):
+            return "FailureTarget", REASON_BACKOFF, MESSAGES[REASON_BACKOFF]
+        if self._past_deadline(spec, status, now):
+            return "FailureTarget", REASON_DEADLINE, MESSAGES[REASON_DEADLINE]
+        if indexed and completions is not None:
+            message = match_success_policy(spec.get("successPolicy"), completed, int(completions))
+            if message is not None:
+                return "SuccessCriteriaMet", REASON_SUCCESS_POLICY, message
+            if succeeded >= int(completions):
+                return "SuccessCriteriaMet", REASON_COMPLETIONS, MESSAGES[REASON_COMPLETIONS]
+        elif not indexed and is_complete(spec, succeeded, len(active)):
+            return "SuccessCriteriaMet", REASON_COMPLETIONS, MESSAGES[REASON_COMPLETIONS]
         return None
 
     @staticmethod
@@ -437,7 +477,11 @@ class JobController(Controller):
         if doomed:
             await self._delete_pods(key, job, doomed)
             return active, None
-        diff = min(want - len(active), BURST_REPLICAS)
+        diff = want - len(active)
+        if spec.get("podReplacementPolicy") == "Failed":
+            # Replacements wait until a terminating pod has really failed.
+            diff -= len([p for p in pods if is_deleting(p) and not is_terminal(p)])
+        diff = min(diff, BURST_REPLICAS)
         if diff <= 0:
             return active, None
         wait = self._backoff_remaining(key)

@@ -246,3 +246,63 @@ async def test_suspend_deletes_pods_and_resume_finishes(env: tuple[RESTClient, s
         return not (await client.list(PODS, namespace=namespace, label_selector="job-name=paused"))["items"]
 
     await eventually(no_pods)
+
+
+async def test_pod_failure_policy_fail_job_on_an_exit_code(env: tuple[RESTClient, str, str]) -> None:
+    client, namespace, node = env
+    policy = {"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}}]}
+    body = make_job("fatal", node, exit_code="42", backoffLimit=6, podFailurePolicy=policy)
+    await client.create(JOBS, body, namespace=namespace)
+
+    async def failed() -> Obj | None:
+        current = await client.get(JOBS, name="fatal", namespace=namespace)
+        return current if cond(current, "Failed") else None
+
+    done = await eventually(failed, timeout=30)
+    pods = (await client.list(PODS, namespace=namespace, label_selector="job-name=fatal"))["items"]
+    assert len(pods) == 1  # no retries despite backoffLimit 6
+    failure = cond(done, "Failed")
+    assert failure["reason"] == "PodFailurePolicy"
+    assert failure["message"] == (
+        f"Container main for pod {namespace}/{pods[0]['metadata']['name']} failed with exit code 42 "
+        "matching FailJob rule at index 0"
+    )
+
+
+async def test_pod_failure_policy_ignore_does_not_count(env: tuple[RESTClient, str, str]) -> None:
+    client, namespace, node = env
+    policy = {"rules": [{"action": "Ignore", "onExitCodes": {"operator": "In", "values": [7]}}]}
+    body = make_job("flaky", node, exit_code="7", backoffLimit=0, podFailurePolicy=policy)
+    await client.create(JOBS, body, namespace=namespace)
+
+    async def replaced() -> list[Obj]:
+        pods = (await client.list(PODS, namespace=namespace, label_selector="job-name=flaky"))["items"]
+        return pods if len(pods) >= 3 else []
+
+    await eventually(replaced, timeout=30)
+    job = await client.get(JOBS, name="flaky", namespace=namespace)
+    assert not cond(job, "Failed") and not cond(job, "FailureTarget")
+    assert job["status"].get("failed", 0) == 0
+    await client.delete(JOBS, name="flaky", namespace=namespace, propagation_policy="Background")
+
+
+async def test_success_policy_ends_an_indexed_job_early(env: tuple[RESTClient, str, str]) -> None:
+    client, namespace, node = env
+    body = make_job(
+        "enough",
+        node,
+        completions=4,
+        parallelism=1,
+        completionMode="Indexed",
+        successPolicy={"rules": [{"succeededCount": 1}]},
+    )
+    await client.create(JOBS, body, namespace=namespace)
+
+    async def complete() -> Obj | None:
+        current = await client.get(JOBS, name="enough", namespace=namespace)
+        return current if cond(current, "Complete") else None
+
+    done = await eventually(complete, timeout=30)
+    assert cond(done, "SuccessCriteriaMet")["reason"] == "SuccessPolicy"
+    assert cond(done, "Complete")["message"] == "Matched rules at index 0"
+    assert done["status"]["completedIndexes"] == "0" and done["status"]["succeeded"] == 1

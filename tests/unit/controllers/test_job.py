@@ -16,6 +16,7 @@ from kubeling.controllers.job import (
     with_index,
 )
 from kubeling.controllers.jobindex import format_indexes, indexes_to_create, parse_indexes, pod_index
+from kubeling.controllers.jobpolicy import FailureMatch, match_pod_failure_policy, match_success_policy
 
 Obj = dict[str, Any]
 
@@ -136,3 +137,61 @@ def test_ttl_time_left_counts_from_the_finish_condition() -> None:
     assert time_left({**job, "status": {}}, 1040.0) is None  # not finished
     deleting = {**job, "metadata": {"name": "j", "deletionTimestamp": "2026-01-01T00:00:00Z"}}
     assert time_left(deleting, 1040.0) is None
+
+
+def _failed_pod(code: int, *, container: str = "main", conditions: list[Obj] | None = None) -> Obj:
+    return {
+        "metadata": {"name": "p", "namespace": "ns"},
+        "status": {
+            "phase": "Failed",
+            "conditions": conditions or [],
+            "containerStatuses": [{"name": container, "state": {"terminated": {"exitCode": code}}}],
+        },
+    }
+
+
+def test_pod_failure_policy_first_matching_rule_wins() -> None:
+    policy = {
+        "rules": [
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+            {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}},
+            {"action": "Count", "onExitCodes": {"operator": "NotIn", "values": [1, 2]}},
+        ]
+    }
+    assert match_pod_failure_policy(policy, _failed_pod(42)) == FailureMatch(
+        "FailJob", "Container main for pod ns/p failed with exit code 42 matching FailJob rule at index 1"
+    )
+    disrupted = _failed_pod(42, conditions=[{"type": "DisruptionTarget", "status": "True"}])
+    assert match_pod_failure_policy(policy, disrupted) == FailureMatch("Ignore", None)
+    assert match_pod_failure_policy(policy, _failed_pod(5)) == FailureMatch("Count", None)
+    assert match_pod_failure_policy(policy, _failed_pod(1)) is None
+    assert match_pod_failure_policy(None, _failed_pod(42)) is None
+
+
+def test_pod_failure_policy_container_name_and_zero_exit_codes() -> None:
+    policy = {
+        "rules": [
+            {
+                "action": "FailJob",
+                "onExitCodes": {"containerName": "side", "operator": "NotIn", "values": [3]},
+            }
+        ]
+    }
+    assert match_pod_failure_policy(policy, _failed_pod(9)) is None  # another container
+    assert match_pod_failure_policy(policy, _failed_pod(9, container="side")) is not None
+    assert match_pod_failure_policy(policy, _failed_pod(0, container="side")) is None  # success never matches
+
+
+@pytest.mark.parametrize(
+    ("rules", "succeeded", "expected"),
+    [
+        ([{"succeededIndexes": "0,2"}], {0, 2}, "Matched rules at index 0"),
+        ([{"succeededIndexes": "0,2"}], {0}, None),
+        ([{"succeededIndexes": "0-3", "succeededCount": 2}], {1, 3}, "Matched rules at index 0"),
+        ([{"succeededCount": 5}, {"succeededCount": 2}], {4, 5}, "Matched rules at index 1"),
+        ([], {0, 1, 2}, None),
+    ],
+    ids=["all-listed", "missing-one", "count-of-listed", "second-rule", "no-rules"],
+)
+def test_success_policy(rules: list[Obj], succeeded: set[int], expected: str | None) -> None:
+    assert match_success_policy({"rules": rules}, succeeded, 6) == expected
