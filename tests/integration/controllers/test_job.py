@@ -306,3 +306,28 @@ async def test_success_policy_ends_an_indexed_job_early(env: tuple[RESTClient, s
     assert cond(done, "SuccessCriteriaMet")["reason"] == "SuccessPolicy"
     assert cond(done, "Complete")["message"] == "Matched rules at index 0"
     assert done["status"]["completedIndexes"] == "0" and done["status"]["succeeded"] == 1
+
+
+async def test_deleting_a_running_job_releases_and_removes_its_pods(
+    env: tuple[RESTClient, str, str], bare_server: KubelingServer
+) -> None:
+    client, namespace, node = env
+    await client.create(
+        JOBS, make_job("doomed", node, exit_code=None, parallelism=2, completions=2), namespace=namespace
+    )
+
+    async def running() -> bool:
+        pods = (await client.list(PODS, namespace=namespace, label_selector="job-name=doomed"))["items"]
+        return len([p for p in pods if p.get("status", {}).get("phase") == "Running"]) == 2
+
+    await eventually(running)
+    async with controllers_running(bare_server, ["garbage-collector-controller"]):
+        await client.delete(JOBS, name="doomed", namespace=namespace, propagation_policy="Background")
+
+        async def pods_gone() -> bool:
+            return not (await client.list(PODS, namespace=namespace, label_selector="job-name=doomed"))[
+                "items"
+            ]
+
+        # The collector deletes the orphaned pods; the job controller takes its finalizer off them.
+        await eventually(pods_gone, timeout=30)
