@@ -435,7 +435,11 @@ class CNINetwork:
         cached = self.cached(container_id)
         if cached is None:
             raise CNIError(self.name, "CHECK", f"no cached result for {container_id}")
+        has_v6 = any(":" in ip for ip in parse_result(cached["result"] or {}).ips)
         for plugin in self.conflist["plugins"]:
+            if plugin["type"] == "portmap" and not has_v6:
+                # portmap 1.1.x CHECKs its IPv6 DNAT chain even for IPv4-only pods and fails.
+                continue
             conf = plugin_config(self.conflist, plugin, cached["result"], cached["runtimeConfig"])
             await self._exec("CHECK", conf, container_id, netns, cni_args)
 

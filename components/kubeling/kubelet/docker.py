@@ -55,6 +55,7 @@ from kubeling.kubelet.runtime import (
     ContainerStats,
     ContainerStatus,
     DeadlineExceeded,
+    DNSConfig,
     ExecResult,
     ImageInfo,
     ImageNotPresent,
@@ -89,6 +90,15 @@ def parse_time(value: str | None) -> float:
         return 0.0
     zone = "+00:00" if m.group(3) == "Z" else m.group(3)
     return datetime.fromisoformat(m.group(1) + zone).timestamp() + float("0." + (m.group(2) or "0"))
+
+
+def resolv_conf(dns: DNSConfig) -> str:
+    lines = [f"nameserver {s}" for s in dns.servers]
+    if dns.searches:
+        lines.append("search " + " ".join(dns.searches))
+    if dns.options:
+        lines.append("options " + " ".join(dns.options))
+    return "\n".join(lines) + "\n"
 
 
 def container_name(kind: str, name: str, pod: str, namespace: str, uid: str, attempt: int) -> str:
@@ -199,6 +209,15 @@ class DockerRuntime:
 
     def _sandbox_dir(self, uid: str, sandbox_name: str) -> Path:
         return self.root_dir / "pods" / uid / "sandboxes" / sandbox_name
+
+    def _write_resolv(self, sandbox: SandboxConfig) -> str:
+        """A resolv.conf from ``sandbox.dns`` when the kubelet gave no file of its own ("" for none)."""
+        if sandbox.dns is None or sandbox.host_network:
+            return ""
+        path = self.root_dir / "pods" / sandbox.pod_uid / "resolv.conf"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(resolv_conf(sandbox.dns))
+        return str(path)
 
     async def run_sandbox(self, config: SandboxConfig) -> str:
         if not config.host_network and self.cni is None:
@@ -362,8 +381,9 @@ class DockerRuntime:
         binds = [f"{m.host_path}:{m.container_path}:{'ro' if m.read_only else 'rw'}" for m in config.mounts]
         if sandbox.hosts_file:
             binds.append(f"{sandbox.hosts_file}:/etc/hosts:rw")
-        if sandbox.resolv_file:
-            binds.append(f"{sandbox.resolv_file}:/etc/resolv.conf:rw")
+        resolv = sandbox.resolv_file or self._write_resolv(sandbox)
+        if resolv:
+            binds.append(f"{resolv}:/etc/resolv.conf:rw")
         termination_log = ""
         if config.termination_message_path:
             tdir = self._sandbox_dir(sandbox.pod_uid, sandbox_id) / "containers" / config.name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -16,10 +17,12 @@ from kubeling.kubelet.images import BUSYBOX_IMAGE
 from kubeling.kubelet.runtime import (
     ContainerConfig,
     DeadlineExceeded,
+    DNSConfig,
     ImageNotPresent,
     PortMapping,
     Resources,
     SandboxConfig,
+    SecurityContext,
 )
 from tests.integration.kubelet.conftest import PodNetwork
 
@@ -129,8 +132,10 @@ async def _http_get(host: str, port: int) -> str:
 async def test_host_port_reaches_the_pod(docker_runtime: DockerRuntime, test_network: PodNetwork):
     port = _free_port()
     sandbox, _, _ = await run_pod(docker_runtime, HTTPD, port_mappings=[PortMapping(80, port)])
-    # The node's address on the pod bridge: portmap DNATs locally originated traffic to it.
-    assert f"hello-from-{sandbox.hostname}" in await _http_get(test_network.gateway, port)
+    # Locally originated traffic, to loopback (portmap turns route_localnet on) and to the node's
+    # address on the pod bridge.
+    for host in ("127.0.0.1", test_network.gateway):
+        assert f"hello-from-{sandbox.hostname}" in await _http_get(host, port), host
 
 
 async def test_port_forward_connects_into_the_pod(docker_runtime: DockerRuntime):
@@ -279,3 +284,108 @@ async def test_images_present_missing_and_pull_failure(docker_runtime: DockerRun
     sid = await rt.run_sandbox(sandbox)
     with pytest.raises(ImageNotPresent):
         await rt.create_container(sid, ContainerConfig(name="x", image="kubeling/absent:0"), sandbox)
+
+
+def _nat_rules() -> str:
+    return subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True, check=True).stdout
+
+
+async def test_dead_pause_del_without_netns_leaves_nothing(
+    docker_runtime: DockerRuntime, test_network: PodNetwork
+):
+    rt = docker_runtime
+    sid = await rt.run_sandbox(make_sandbox())
+    ip = (await rt.sandbox_status(sid)).ip
+    assert sid in _nat_rules()
+    await asyncio.to_thread(rt.api.kill, sid)  # the pause died: no netns to hand to DEL
+    await rt.stop_sandbox(sid)
+    assert sid not in _nat_rules()
+    assert not (test_network.ipam_dir / test_network.name / ip).exists()
+
+
+async def test_cleanup_network_removes_what_a_vanished_sandbox_left(
+    docker_runtime: DockerRuntime, test_network: PodNetwork
+):
+    rt = docker_runtime
+    sid = await rt.run_sandbox(make_sandbox(port_mappings=[PortMapping(80, _free_port())]))
+    ip = (await rt.sandbox_status(sid)).ip
+    await rt.cni.check(
+        sid, f"/proc/{(await asyncio.to_thread(rt.api.inspect_container, sid))['State']['Pid']}/ns/net"
+    )
+    await asyncio.to_thread(rt.api.remove_container, sid, force=True)  # gone behind the runtime's back
+    assert sid in _nat_rules()
+    await rt.cleanup_network()
+    assert sid not in _nat_rules()
+    assert not (test_network.ipam_dir / test_network.name / ip).exists()
+    forward = subprocess.run(["iptables", "-S", "CNI-FORWARD"], capture_output=True, text=True).stdout
+    assert f"{ip}/32" not in forward
+
+
+async def test_host_network_sandbox(docker_runtime: DockerRuntime):
+    rt = docker_runtime
+    sandbox = make_sandbox(host_network=True)
+    sid = await rt.run_sandbox(sandbox)
+    status = await rt.sandbox_status(sid)
+    assert status.ready and status.host_network and status.ip == ""
+    cid = await rt.create_container(sid, make_container("main", ["sleep", "60"]), sandbox)
+    await rt.start_container(cid)
+    assert (await rt.exec_sync(cid, ["hostname"], 5)).stdout.decode().strip() == socket.gethostname()
+
+
+async def test_security_context_and_resources(docker_runtime: DockerRuntime):
+    rt = docker_runtime
+    security = SecurityContext(
+        run_as_user=65534,
+        run_as_group=65534,
+        supplemental_groups=[1234],
+        read_only_root_filesystem=True,
+        capabilities_drop=["ALL"],
+        capabilities_add=["NET_ADMIN"],
+    )
+    resources = Resources(cpu_shares=512, cpu_quota=50_000, cpu_period=100_000, memory_limit=64 * 1024 * 1024)
+    _, _, cid = await run_pod(rt, ["sleep", "60"], security=security, resources=resources)
+    ident = (await rt.exec_sync(cid, ["id"], 5)).stdout.decode()
+    assert "uid=65534(nobody) gid=65534(nobody)" in ident and "1234" in ident
+    assert (await rt.exec_sync(cid, ["touch", "/x"], 5)).exit_code != 0
+    # A non-root user has no effective capabilities; the bounding set shows what was granted.
+    caps = (await rt.exec_sync(cid, ["grep", "CapBnd", "/proc/self/status"], 5)).stdout.decode()
+    assert caps.split()[1] == f"{1 << 12:016x}"  # CAP_NET_ADMIN only
+    host = (await asyncio.to_thread(rt.api.inspect_container, cid))["HostConfig"]
+    assert (host["CpuShares"], host["CpuQuota"], host["CpuPeriod"]) == (512, 50_000, 100_000)
+    assert host["Memory"] == host["MemorySwap"] == 64 * 1024 * 1024
+
+
+async def test_termination_message_and_dns(docker_runtime: DockerRuntime):
+    rt = docker_runtime
+    sandbox = make_sandbox(dns=DNSConfig(servers=["10.96.0.10"], searches=["default.svc.cluster.local"]))
+    sid = await rt.run_sandbox(sandbox)
+    script = "cat /etc/resolv.conf; echo bye > /dev/termination-log; exit 1"
+    cid = await rt.create_container(sid, make_container("main", ["sh", "-c", script]), sandbox)
+    await rt.start_container(cid)
+    status = await wait_exited(rt, cid)
+    assert (status.exit_code, status.reason, status.message) == (1, "Error", "bye\n")
+    logged = b"".join([c async for c in rt.logs(cid)]).decode()
+    assert "nameserver 10.96.0.10" in logged and "search default.svc.cluster.local" in logged
+
+
+async def test_attach_and_tty_exec_with_resize(docker_runtime: DockerRuntime):
+    rt = docker_runtime
+    sandbox = make_sandbox()
+    sid = await rt.run_sandbox(sandbox)
+    config = make_container(
+        "main", ["sh", "-c", "read line; echo got:$line; exit 9"], stdin=True, stdin_once=True
+    )
+    cid = await rt.create_container(sid, config, sandbox)
+    await rt.start_container(cid)
+    stream = await rt.attach(cid, tty=False, stdin=True)
+    await stream.write_stdin(b"hi\n")
+    out = b"".join([data async for fd, data in stream.output() if fd == 1])
+    assert out == b"got:hi\n" and await stream.wait() == 9
+    await stream.close()
+
+    _, _, cid = await run_pod(rt, ["sleep", "60"])
+    stream = await rt.exec(cid, ["sh", "-c", "sleep 0.5; stty size"], tty=True, stdin=True)
+    await stream.resize(100, 30)
+    out = b"".join([data async for _, data in stream.output()])
+    assert out.strip() == b"30 100" and await stream.wait() == 0
+    await stream.close()
