@@ -1,8 +1,9 @@
 """The kubelet server behind a real apiserver, driven by real kubectl: logs, exec, cp, port-forward, attach.
 
-A KubeletServer runs in a thread of its own (kubectl blocks this one) over a
-runtime of real processes, on a Node whose InternalIP is 127.0.0.1 and
-whose kubeletEndpoint port is the server's.  The apiserver reaches it with
+A KubeletServer runs in a thread of its own (kubectl blocks this one) over
+the DockerRuntime, serving real busybox containers on the session's CNI
+network, for a Node whose InternalIP is 127.0.0.1 and whose
+kubeletEndpoint port is the server's.  The apiserver reaches it with
 the all-in-one server's kubelet client certificate; the kubelet checks
 callers against the server's CA and asks the apiserver (TokenReview,
 SubjectAccessReview) about tokens.
@@ -19,6 +20,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +30,15 @@ import pytest
 
 from kubeling.client.kubeconfig import load_config
 from kubeling.client.rest import RESTClient
+from kubeling.kubelet.docker import DockerRuntime
+from kubeling.kubelet.images import BUSYBOX_IMAGE
 from kubeling.kubelet.podsource import RuntimePodsSource
+from kubeling.kubelet.runtime import ContainerConfig, SandboxConfig
 from kubeling.kubelet.server import KubeletServer
 from kubeling.kubelet.streaming import spdy
 from kubeling.pki.selfsigned import ensure_serving_cert
 from tests.fixtures.server import KubelingServer, free_port, kubectl, kubectl_env, kubectl_path
-from tests.integration.kubelet.hostruntime import HostRuntime
+from tests.integration.kubelet.conftest import PodNetwork
 
 pytestmark = pytest.mark.integration
 
@@ -41,9 +46,9 @@ NODE = "kubelet-server-test"
 POD = "web"
 RESTARTED = "restarted"
 PAGE = "hello from the pod\n"
-# The "container": a line every 0.2 s on stdout, and an httpd on the pod's port 8080.
-SCRIPT = (
-    "busybox httpd -f -p 127.0.0.1:{port} -h www & "
+# The "container": an httpd on the pod's port 8080, and a line every 0.2 s on stdout.
+WEB = (
+    f"mkdir -p /www && echo '{PAGE.strip()}' > /www/index.html && httpd -p 8080 -h /www && "
     'i=0; while :; do echo "line $i"; i=$((i+1)); sleep 0.2; done'
 )
 
@@ -53,7 +58,6 @@ class Env:
     server: KubelingServer
     kubelet: KubeletServer
     loop: asyncio.AbstractEventLoop
-    workdir: Path
     kubelet_ca: Path
 
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
@@ -90,7 +94,7 @@ def _patch_status(server: KubelingServer, kind: str, name: str, status: dict[str
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def env(tmp_path_factory: pytest.TempPathFactory, test_network: PodNetwork) -> Iterator[Env]:
     base = tmp_path_factory.mktemp("kubelet-server")
     server = KubelingServer(
         base / "server", extra_args=["--disable-controller-manager", "--disable-scheduler"]
@@ -99,10 +103,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    workdir = base / "pod"
-    (workdir / "www").mkdir(parents=True)
-    (workdir / "www" / "index.html").write_text(PAGE)
-    runtime = HostRuntime(workdir)
+    label = {"io.kubeling.test": uuid.uuid4().hex[:12]}
+    runtime = DockerRuntime(test_network.cni(), root_dir=str(base / "kubelet"), labels=label)
     kubelet_ca, crt, key = ensure_serving_cert(base / "kubelet-pki", ["127.0.0.1", "localhost"])
 
     async def start() -> KubeletServer:
@@ -121,7 +123,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         await kubelet.start()
         return kubelet
 
-    env = Env(server, None, loop, workdir, kubelet_ca)  # type: ignore[arg-type]
+    env = Env(server, None, loop, kubelet_ca)  # type: ignore[arg-type]
     try:
         env.kubelet = env.run(start())
         _create(server, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}})
@@ -137,35 +139,15 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                 "daemonEndpoints": {"kubeletEndpoint": {"Port": env.kubelet.port}},
             },
         )
-        pod = _create(server, _pod_manifest(POD))
-        http_port = free_port()
-        env.run(
-            runtime.add_pod(
-                uid=pod["metadata"]["uid"],
-                name=POD,
-                namespace="default",
-                container="main",
-                script=SCRIPT.format(port=http_port),
-                ports={8080: http_port},
-            )
-        )
+        env.run(_run_pod(runtime, _create(server, _pod_manifest(POD)), [["sh", "-c", WEB]]), timeout=60)
         # A pod whose container restarted once: its first life's log is the "previous" one.
-        restarted = _create(server, _pod_manifest(RESTARTED))
-        uid = restarted["metadata"]["uid"]
         env.run(
-            runtime.add_pod(
-                uid=uid,
-                name=RESTARTED,
-                namespace="default",
-                container="main",
-                script="echo first life",
-                ports={},
-            )
-        )
-        env.run(
-            runtime.add_container(
-                f"sandbox-{uid}", uid=uid, container="main", script="echo second life; sleep 600", attempt=1
-            )
+            _run_pod(
+                runtime,
+                _create(server, _pod_manifest(RESTARTED)),
+                [["echo", "first life"], ["sh", "-c", "echo second life; exec sleep 600"]],
+            ),
+            timeout=60,
         )
         for name in (POD, RESTARTED):
             _mark_running(server, name)
@@ -174,10 +156,37 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         if env.kubelet is not None:
             env.run(env.kubelet.stop())
             env.run(env.kubelet.auth.client.close())  # type: ignore[union-attr]
-        env.run(runtime.shutdown())
+        env.run(_remove_all(runtime, label), timeout=60)
+        runtime.close()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         server.stop()
+
+
+async def _run_pod(runtime: DockerRuntime, pod: dict[str, Any], attempts: list[list[str]]) -> None:
+    """The pod's sandbox, then one "main" container per attempt; all but the last run to their end."""
+    meta = pod["metadata"]
+    sandbox = SandboxConfig(pod_uid=meta["uid"], name=meta["name"], namespace=meta["namespace"])
+    sid = await runtime.run_sandbox(sandbox)
+    for attempt, command in enumerate(attempts):
+        config = ContainerConfig(name="main", image=BUSYBOX_IMAGE, command=command, attempt=attempt)
+        cid = await runtime.create_container(sid, config, sandbox)
+        await runtime.start_container(cid)
+        if attempt < len(attempts) - 1:
+            async with asyncio.timeout(20):
+                while (await runtime.container_status(cid)).state != "exited":
+                    await asyncio.sleep(0.1)
+
+
+async def _remove_all(runtime: DockerRuntime, label: dict[str, str]) -> None:
+    for sandbox in await runtime.list_sandboxes():
+        await runtime.stop_sandbox(sandbox.id)
+        await runtime.remove_sandbox(sandbox.id)
+    leftovers = await asyncio.to_thread(
+        runtime.api.containers, all=True, filters={"label": [f"{k}={v}" for k, v in label.items()]}
+    )
+    for c in leftovers:
+        await asyncio.to_thread(runtime.api.remove_container, c["Id"], force=True)
 
 
 def _pod_manifest(name: str) -> dict[str, Any]:
@@ -308,10 +317,11 @@ def test_exec_with_stdin(env: Env) -> None:
 def test_cp_both_ways(env: Env, tmp_path: Path) -> None:
     source = tmp_path / "payload.txt"
     source.write_text("copied through tar over exec\n" * 100)
-    kubectl(env.server, "cp", str(source), f"{POD}:payload.txt")
-    assert (env.workdir / "payload.txt").read_text() == source.read_text()
+    kubectl(env.server, "cp", str(source), f"{POD}:/tmp/payload.txt")
+    inside = kubectl(env.server, "exec", POD, "--", "cat", "/tmp/payload.txt").stdout
+    assert inside == source.read_text()
     back = tmp_path / "back.txt"
-    kubectl(env.server, "cp", f"{POD}:payload.txt", str(back))
+    kubectl(env.server, "cp", f"{POD}:/tmp/payload.txt", str(back))
     assert back.read_text() == source.read_text()
 
 
@@ -366,7 +376,7 @@ def test_nodes_proxy_reaches_pods_stats_and_metrics(env: Env) -> None:
     assert summary["node"]["memory"]["workingSetBytes"] > 0
     pod = next(p for p in summary["pods"] if p["podRef"]["name"] == POD)
     assert pod["containers"][0]["name"] == "main"
-    assert pod["containers"][0]["memory"]["workingSetBytes"] == 4096
+    assert pod["containers"][0]["memory"]["workingSetBytes"] > 0
     metrics = kubectl(env.server, "get", "--raw", f"/api/v1/nodes/{NODE}/proxy/metrics").stdout
     assert "kubelet_running_pods 2" in metrics
 
