@@ -27,6 +27,11 @@ The kubelet core calls, per pod sync:
   pod's directory, then removes its volume directories without following
   symlinks.  hostPath and PV paths are never touched.
 
+ConfigMaps and Secrets come from :class:`~volumeplugins.objectcache.ObjectCache`:
+one watch per referenced object while a pod uses it, so refresh reads memory
+(``on_object_change`` tells the core which pods to resync early).  Tokens
+come from :class:`~volumeplugins.tokens.TokenManager`.  :meth:`close` stops the watches.
+
 Setup is idempotent against what is on disk, so a restarted kubelet keeps
 emptyDir data and tmpfs mounts of running pods.
 """
@@ -67,6 +72,7 @@ from kubeling.kubelet.volumeplugins.base import (
     ObjectReader,
     VolumeError,
 )
+from kubeling.kubelet.volumeplugins.objectcache import ObjectCache, pod_refs
 from kubeling.kubelet.volumeplugins.tokens import TokenManager
 
 __all__ = ["MountError", "MountedVolume", "VolumeManager"]
@@ -106,11 +112,14 @@ class VolumeManager:
         *,
         node_allocatable: Callable[[], Mapping[str, Any]] | None = None,
         memory_backed_secrets: bool = True,
+        watch_objects: bool = True,
+        on_object_change: Callable[[list[str]], Any] | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
         self.root_dir = Path(root_dir)
         self.node_name = node_name
-        self.reader = ObjectReader(client)
+        self.cache = ObjectCache(client, on_change=on_object_change) if watch_objects else None
+        self.reader = ObjectReader(client, self.cache)
         self.tokens = TokenManager(client, now=now)
         self.node_allocatable = node_allocatable or dict
         self.memory_backed_secrets = memory_backed_secrets
@@ -138,6 +147,8 @@ class VolumeManager:
     async def setup(self, pod: Obj) -> None:
         """Set up every volume of the pod not set up yet; MountError lists the ones that failed."""
         uid = pod["metadata"]["uid"]
+        if self.cache is not None and uid not in self._pods:
+            self.cache.register(uid, pod_refs(pod))
         mounted = self._pods.setdefault(uid, {})
         failures = []
         for volume in (pod.get("spec") or {}).get("volumes") or []:
@@ -274,6 +285,13 @@ class VolumeManager:
             _remove_tree(pod_dir / name)
         self._pods.pop(pod_uid, None)
         self.tokens.forget(pod_uid)
+        if self.cache is not None:
+            await self.cache.unregister(pod_uid)
+
+    async def close(self) -> None:
+        """Stop the object watches (pod volumes stay as they are on disk)."""
+        if self.cache is not None:
+            await self.cache.close()
 
 
 def _fs_group(pod: Obj) -> int | None:

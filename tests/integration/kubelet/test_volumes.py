@@ -86,6 +86,8 @@ async def env(server: KubelingServer, tmp_path: Path) -> AsyncIterator[Env]:
         for uid in state.manager.pod_uids_on_disk():
             await state.manager.teardown(uid)
         assert hostutil.mounts_under(state.root) == []
+        assert state.manager.cache is not None and state.manager.cache.watched() == []
+        await state.manager.close()
         with contextlib.suppress(StatusError):
             await admin.delete(NAMESPACES, name=ns)
         await node.close()
@@ -148,6 +150,51 @@ async def test_configmap_and_secret_contents_and_updates(env: Env) -> None:
     # The subPath mount bound the file of its moment; a new container would get the new one.
     repinned = Path(env.manager.mounts_for(pod, container)[1].host_path)
     assert repinned != pinned and repinned.read_text() == "uno"
+
+
+async def test_object_watches_feed_refreshes(env: Env) -> None:
+    """One watch per referenced object while pods use it; changes name the pods to resync.
+
+    As the admin: kubeling's apiserver does not yet read a ``metadata.name``
+    field selector as the object's name, so the Node authorizer refuses the
+    node's single-object watches (the manager then reads with GETs, as above).
+    """
+    changed: list[str] = []
+    manager = VolumeManager(env.admin, env.root, env.node_name, on_object_change=changed.extend)
+    cache = manager.cache
+    assert cache is not None
+    await env.admin.create(CONFIGMAPS, {"metadata": {"name": "shared"}, "data": {"k": "1"}}, namespace=env.ns)
+    volumes = [{"name": "v", "configMap": {"name": "shared"}}]
+    first = await env.pod("w1", volumes, automountServiceAccountToken=False)
+    second = await env.pod("w2", volumes, automountServiceAccountToken=False)
+    ref = ("configmaps", env.ns, "shared")
+    try:
+        await manager.setup(first)
+        await manager.setup(second)
+        assert cache.watched() == [ref]  # shared by both pods
+
+        async def synced() -> bool:
+            return cache.lookup(ref)[0]
+
+        await eventually(synced, timeout=10)
+        await env.admin.update(
+            CONFIGMAPS, {"metadata": {"name": "shared"}, "data": {"k": "2"}}, namespace=env.ns
+        )
+
+        async def notified() -> bool:
+            return {first["metadata"]["uid"], second["metadata"]["uid"]} <= set(changed)
+
+        await eventually(notified, timeout=10)
+        assert (cache.lookup(ref)[1] or {})["data"] == {"k": "2"}
+        assert await manager.refresh(first)
+        assert (env.files("kubernetes.io~configmap", first, "v") / "k").read_text() == "2"
+
+        await manager.teardown(first["metadata"]["uid"])
+        assert cache.watched() == [ref]  # the second pod still uses it
+        await manager.teardown(second["metadata"]["uid"])
+        assert cache.watched() == []
+    finally:
+        await manager.close()
 
 
 async def test_missing_configmap_fails_mount_unless_optional(env: Env) -> None:
@@ -283,6 +330,7 @@ async def test_pvc_bound_to_host_path_pv(env: Env, tmp_path: Path) -> None:
         assert (mount.host_path, mount.read_only) == (str(data), True)
         assert data.is_dir()
         await manager.teardown(pod["metadata"]["uid"])
+        await manager.close()
         assert data.is_dir()  # the PV's data is not the pod's to delete
     finally:
         with contextlib.suppress(StatusError):

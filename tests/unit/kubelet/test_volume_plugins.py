@@ -30,18 +30,18 @@ def host(tmp_path: Path) -> Path:
     [
         ("missing", "", None),
         ("dir", "Directory", None),
-        ("file", "Directory", "is not a directory"),
-        ("missing", "Directory", "is not a directory"),
+        ("file", "Directory", "hostPath type check failed: {path} is not a directory, it's a File"),
+        ("missing", "Directory", "hostPath {path} doesn't exist"),
         ("file", "File", None),
-        ("dir", "File", "is not a file"),
-        ("missing", "File", "is not a file"),
-        ("file", "Socket", "is not a socket file"),
-        ("file", "CharDevice", "is not a character device"),
-        ("file", "BlockDevice", "is not a block device"),
+        ("dir", "File", "hostPath type check failed: {path} is not a file, it's a Directory"),
+        ("missing", "File", "hostPath {path} doesn't exist"),
+        ("file", "Socket", "hostPath type check failed: {path} is not a socket file, it's a File"),
+        ("file", "CharDevice", "hostPath type check failed: {path} is not a character device, it's a File"),
+        ("dir", "BlockDevice", "hostPath type check failed: {path} is not a block device, it's a Directory"),
         ("dir", "DirectoryOrCreate", None),
-        ("file", "DirectoryOrCreate", "is not a directory"),
+        ("file", "DirectoryOrCreate", "hostPath type check failed: {path} is not a directory, it's a File"),
         ("file", "FileOrCreate", None),
-        ("dir", "FileOrCreate", "is not a file"),
+        ("dir", "FileOrCreate", "hostPath type check failed: {path} is not a file, it's a Directory"),
         ("dir", "Bogus", "Bogus is an invalid volume type"),
     ],
     ids=lambda value: str(value),
@@ -53,19 +53,20 @@ def test_hostpath_type_checks(host: Path, name: str, kind: str, error: str | Non
         return
     with pytest.raises(VolumeError) as caught:
         hostpath.check_type(path, kind)
-    expected = error if kind == "Bogus" else f"hostPath type check failed: {path} {error}"
-    assert str(caught.value) == expected
+    assert str(caught.value) == error.format(path=path)
 
 
 def test_hostpath_or_create_makes_what_is_missing(tmp_path: Path) -> None:
     directory = tmp_path / "a" / "b"
     hostpath.check_type(str(directory), "DirectoryOrCreate")
-    assert directory.is_dir() and stat.S_IMODE(directory.stat().st_mode) == 0o755
+    assert directory.is_dir() and stat.S_IMODE(directory.stat().st_mode) == 0o755 & ~_umask()
     file = tmp_path / "f"
     hostpath.check_type(str(file), "FileOrCreate")
     assert file.is_file() and stat.S_IMODE(file.stat().st_mode) == 0o644 & ~_umask()
-    with pytest.raises(VolumeError, match="hostPath type check failed"):
-        hostpath.check_type(str(tmp_path / "no" / "parent"), "FileOrCreate")
+    missing_parent = tmp_path / "no" / "parent"
+    with pytest.raises(VolumeError) as caught:
+        hostpath.check_type(str(missing_parent), "FileOrCreate")
+    assert str(caught.value) == f"open {missing_parent}: no such file or directory"
 
 
 def _umask() -> int:
@@ -80,7 +81,7 @@ def test_hostpath_socket_and_devices(tmp_path: Path) -> None:
         server.bind(str(path))
         hostpath.check_type(str(path), "Socket")
     hostpath.check_type("/dev/null", "CharDevice")
-    with pytest.raises(VolumeError, match="is not a block device"):
+    with pytest.raises(VolumeError, match="is not a block device, it's a CharDevice"):
         hostpath.check_type("/dev/null", "BlockDevice")
 
 

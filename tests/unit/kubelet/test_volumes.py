@@ -31,6 +31,7 @@ async def manager(tmp_path: Path) -> AsyncIterator[VolumeManager]:
     yield vm
     for uid in vm.pod_uids_on_disk():
         await vm.teardown(uid)
+    await vm.close()
     await client.close()
 
 
@@ -143,8 +144,7 @@ async def test_setup_failures_carry_upstream_messages(manager: VolumeManager, tm
         await manager.setup(pod)
     assert caught.value.reason == "FailedMount"
     assert caught.value.failures == [
-        f'MountVolume.SetUp failed for volume "bad" : hostPath type check failed: {tmp_path}/missing '
-        "is not a directory",
+        f'MountVolume.SetUp failed for volume "bad" : hostPath {tmp_path}/missing doesn\'t exist',
         'MountVolume.SetUp failed for volume "odd" : unsupported volume type: nfs',
     ]
     assert set(manager.mounted("uid-1")) == {"ok"}  # what worked stays set up

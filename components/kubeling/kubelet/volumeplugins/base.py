@@ -8,7 +8,7 @@ event (``MountVolume.SetUp failed for volume "x" : configmap "y" not found``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from kubeling.api import errors
 from kubeling.api.resources import Registry
@@ -53,16 +53,32 @@ class MountError(Exception):
         return cls(f'MountVolume.SetUp failed for volume "{volume}" : {error}')
 
 
-class ObjectReader:
-    """GETs of the objects volumes reference; a missing object is None, any other failure a VolumeError."""
+class Cache(Protocol):
+    def lookup(self, ref: tuple[str, str, str]) -> tuple[bool, Obj | None]: ...
 
-    def __init__(self, client: RESTClient) -> None:
+
+class ObjectReader:
+    """The objects volumes reference: from a watch cache when it knows them, else a GET.
+
+    A missing object is None, any other failure a VolumeError.
+    """
+
+    def __init__(self, client: RESTClient, cache: Cache | None = None) -> None:
         self.client = client
+        self.cache = cache
 
     async def configmap(self, namespace: str, name: str) -> Obj | None:
+        if self.cache is not None:
+            known, obj = self.cache.lookup(("configmaps", namespace, name))
+            if known:
+                return obj
         return await self._get(CONFIGMAPS, "configmap", namespace, name)
 
     async def secret(self, namespace: str, name: str) -> Obj | None:
+        if self.cache is not None:
+            known, obj = self.cache.lookup(("secrets", namespace, name))
+            if known:
+                return obj
         return await self._get(SECRETS, "secret", namespace, name)
 
     async def pvc(self, namespace: str, name: str) -> Obj | None:
