@@ -17,8 +17,8 @@ caches and, in order:
    ``activeDeadlineSeconds`` → ``FailureTarget`` DeadlineExceeded; enough
    successes → ``SuccessCriteriaMet`` CompletionsReached.  Once such a target
    is set the remaining pods are deleted, and when none is left holding a
-   finalizer the terminal ``Failed`` or ``Complete`` condition follows (with
-   ``completionTime`` for Complete), as 1.37 does.
+   finalizer or terminating the terminal ``Failed`` or ``Complete``
+   condition follows (with ``completionTime`` for Complete), as 1.37 does.
 3. **manages pods** while it runs: as many active pods as parallelism and
    the remaining completions allow, created in slow-start batches (1, 2, 4,
    …) with expectations so a stale cache never double-creates.  Indexed
@@ -28,10 +28,14 @@ caches and, in order:
    exponential backoff (10 s doubling to 6 min; the base is
    ``options.extra["job_backoff_base"]``).
 
-``podFailurePolicy`` (FailJob, Ignore, Count on exit codes and pod
-conditions) and ``successPolicy`` (Indexed) are honoured (see
-:mod:`~kubeling.controllers.jobpolicy`).  Not done: backoffLimitPerIndex
-(and so the FailIndex action, which counts as Count).
+``podFailurePolicy`` (FailJob, FailIndex, Ignore, Count on exit codes and
+pod conditions) and ``successPolicy`` (Indexed) are honoured (see
+:mod:`~kubeling.controllers.jobpolicy`).  ``backoffLimitPerIndex``
+(Indexed) gives each index its own failure budget: replacements carry
+``batch.kubernetes.io/job-index-failure-count``, an index over budget (or
+hit by a FailIndex rule) joins ``status.failedIndexes`` and is not run
+again; ``maxFailedIndexes`` exceeded, or every index completed or failed
+with some failed, fails the Job (MaxFailedIndexesExceeded, FailedIndexes).
 """
 
 from __future__ import annotations
@@ -86,10 +90,15 @@ REASON_DEADLINE = "DeadlineExceeded"
 REASON_COMPLETIONS = "CompletionsReached"
 REASON_POLICY = "PodFailurePolicy"
 REASON_SUCCESS_POLICY = "SuccessPolicy"
+REASON_FAILED_INDEXES = "FailedIndexes"
+REASON_MAX_FAILED_INDEXES = "MaxFailedIndexesExceeded"
+INDEX_FAILURE_COUNT = "batch.kubernetes.io/job-index-failure-count"
 MESSAGES = {
     REASON_BACKOFF: "Job has reached the specified backoff limit",
     REASON_DEADLINE: "Job was active longer than specified deadline",
     REASON_COMPLETIONS: "Reached expected number of succeeded pods",
+    REASON_FAILED_INDEXES: "Job has failed indexes",
+    REASON_MAX_FAILED_INDEXES: "Job has exceeded the specified maximal number of failed indexes",
 }
 
 
@@ -112,6 +121,12 @@ def job_key_of_pod(pod: Obj) -> str | None:
     if ref is None or ref.get("kind") != "Job" or not str(ref.get("apiVersion", "")).startswith("batch/"):
         return None
     return f"{pod['metadata'].get('namespace')}/{ref['name']}"
+
+
+def index_failures(pod: Obj) -> int:
+    """How often this pod's index had failed before the pod was made (its annotation)."""
+    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(INDEX_FAILURE_COUNT, "0")
+    return int(raw) if raw.isdigit() else 0
 
 
 def wanted_active(spec: Obj, succeeded: int, active: int) -> int:
@@ -257,6 +272,8 @@ class JobController(Controller):
         unc_succeeded: list[str] = list(uncounted.get("succeeded") or [])
         unc_failed: list[str] = list(uncounted.get("failed") or [])
         completed = parse_indexes(status.get("completedIndexes"), completions) if indexed else set()
+        per_index = indexed and spec.get("backoffLimitPerIndex") is not None
+        failed_indexes = parse_indexes(status.get("failedIndexes"), completions) if per_index else set()
         to_finalize: list[Obj] = []
         new_failures = new_successes = 0
         target = self._target(status)
@@ -288,6 +305,12 @@ class JobController(Controller):
                     fail_job_message = match.message
                 unc_failed.append(uid)
                 new_failures += 1
+                index = pod_index(pod, completions) if per_index else None
+                if index is not None and (
+                    index_failures(pod) + 1 > int(spec["backoffLimitPerIndex"])
+                    or (match is not None and match.action == "FailIndex")
+                ):
+                    failed_indexes.add(index)
         self._note_failures(key, new_failures, new_successes)
 
         succeeded = len(completed) if indexed else int(status.get("succeeded") or 0) + len(unc_succeeded)
@@ -296,7 +319,9 @@ class JobController(Controller):
 
         # 2. The Job's fate.
         if target is None:
-            fate = self._fate(spec, status, now, fail_job_message, failed, active, succeeded, completed)
+            fate = self._fate(
+                spec, status, now, fail_job_message, failed, active, succeeded, completed, failed_indexes
+            )
             if fate is not None:
                 target = new_condition(*fate, now)
                 set_condition(status, target)
@@ -312,7 +337,9 @@ class JobController(Controller):
             self._resume(job, status, now)
             if not status.get("startTime"):
                 status["startTime"] = rfc3339(now)
-            active, requeue = await self._manage(key, job, pods, active, succeeded, completed, failed)
+            active, requeue = await self._manage(
+                key, job, pods, active, succeeded, completed | failed_indexes
+            )
             deadline = spec.get("activeDeadlineSeconds")
             start = _parse(status.get("startTime"))
             if deadline is not None and start is not None:
@@ -323,6 +350,8 @@ class JobController(Controller):
         status["ready"] = len([p for p in active if is_ready(p)])
         status["terminating"] = len([p for p in pods if is_deleting(p) and not is_terminal(p)])
         status["uncountedTerminatedPods"] = _uncounted(unc_succeeded, unc_failed)
+        if per_index:
+            status["failedIndexes"] = format_indexes(failed_indexes)
         if indexed:
             status["completedIndexes"] = format_indexes(completed)
             status["succeeded"] = len(completed)
@@ -374,6 +403,7 @@ class JobController(Controller):
         active: list[Obj],
         succeeded: int,
         completed: set[int],
+        failed_indexes: set[int],
     ) -> tuple[str, str, str] | None:
         """(condition type, reason, message) of the target the Job reached, if any, in upstream's order."""
         indexed = spec.get("completionMode") == "Indexed"
@@ -384,6 +414,12 @@ class JobController(Controller):
             return "FailureTarget", REASON_BACKOFF, MESSAGES[REASON_BACKOFF]
         if self._past_deadline(spec, status, now):
             return "FailureTarget", REASON_DEADLINE, MESSAGES[REASON_DEADLINE]
+        if failed_indexes and completions is not None:
+            most = spec.get("maxFailedIndexes")
+            if most is not None and len(failed_indexes) > int(most):
+                return "FailureTarget", REASON_MAX_FAILED_INDEXES, MESSAGES[REASON_MAX_FAILED_INDEXES]
+            if len(completed | failed_indexes) >= int(completions):
+                return "FailureTarget", REASON_FAILED_INDEXES, MESSAGES[REASON_FAILED_INDEXES]
         if indexed and completions is not None:
             message = match_success_policy(spec.get("successPolicy"), completed, int(completions))
             if message is not None:
@@ -449,10 +485,12 @@ class JobController(Controller):
         pods: list[Obj],
         active: list[Obj],
         succeeded: int,
-        completed: set[int],
-        failed: int,
+        done_indexes: set[int],
     ) -> tuple[list[Obj], float | None]:
-        """Create or delete pods toward the wanted count; returns (active pods, requeue after)."""
+        """Create or delete pods toward the wanted count; returns (active pods, requeue after).
+
+        ``done_indexes`` are the indexes of an Indexed Job never to run again: completed or failed.
+        """
         spec = job["spec"]
         indexed = spec.get("completionMode") == "Indexed"
         completions = spec.get("completions")
@@ -463,13 +501,13 @@ class JobController(Controller):
             keep: list[Obj] = []
             for pod in sorted(active, key=lambda p: p["metadata"].get("creationTimestamp", "")):
                 index = pod_index(pod, completions)
-                if index is None or index in completed or index in seen:
+                if index is None or index in done_indexes or index in seen:
                     doomed.append(pod)
                 else:
                     seen.add(index)
                     keep.append(pod)
             active = keep
-        want = wanted_active(spec, succeeded, len(active))
+        want = wanted_active(spec, len(done_indexes) if indexed else succeeded, len(active))
         if len(active) > want:
             ranked = sorted(active, key=deletion_rank)
             doomed += ranked[: len(active) - want]
@@ -489,20 +527,30 @@ class JobController(Controller):
             return active, wait
         if indexed and completions is not None:
             running = {i for p in active if (i := pod_index(p, completions)) is not None}
-            indexes: list[int | None] = list(indexes_to_create(int(completions), completed, running, diff))
+            indexes: list[int | None] = list(indexes_to_create(int(completions), done_indexes, running, diff))
         else:
             indexes = [None] * diff
-        created = await self._create_pods(key, job, indexes)
+        failures: dict[int, int] = {}
+        if indexed and spec.get("backoffLimitPerIndex") is not None:
+            # A replacement carries how often its index has failed, read from the failed pods.
+            for pod in pods:
+                index = pod_index(pod, completions)
+                if index is not None and counts_as_failed(pod):
+                    failures[index] = max(failures.get(index, 0), index_failures(pod) + 1)
+            failures = {i: failures.get(i, 0) for i in indexes if i is not None}
+        created = await self._create_pods(key, job, indexes, failures)
         return active + created, None
 
-    async def _create_pods(self, key: str, job: Obj, indexes: list[int | None]) -> list[Obj]:
+    async def _create_pods(
+        self, key: str, job: Obj, indexes: list[int | None], failures: dict[int, int]
+    ) -> list[Obj]:
         """Create in slow-start batches (1, 2, 4, ...); stop at the first failing batch."""
         created: list[Obj] = []
         self.expectations.expect_creations(key, len(indexes))
         batch, start = 1, 0
         while start < len(indexes):
             chunk = indexes[start : start + batch]
-            results = [await self._create_one(job, index) for index in chunk]
+            results = [await self._create_one(job, index, failures.get(index)) for index in chunk]
             made = [r for r in results if isinstance(r, dict)]
             created += made
             for _ in range(len(chunk) - len(made)):
@@ -515,7 +563,7 @@ class JobController(Controller):
             batch *= 2
         return created
 
-    async def _create_one(self, job: Obj, index: int | None) -> Obj | None:
+    async def _create_one(self, job: Obj, index: int | None, failures: int | None) -> Obj | None:
         meta = job["metadata"]
         pod = pod_from_template(job["spec"]["template"], job, owner_api_version="batch/v1", owner_kind="Job")
         finalizers = pod["metadata"].setdefault("finalizers", [])
@@ -523,6 +571,8 @@ class JobController(Controller):
             finalizers.append(TRACKING_FINALIZER)
         if index is not None:
             with_index(pod, meta["name"], index)
+            if failures is not None:
+                pod["metadata"]["annotations"][INDEX_FAILURE_COUNT] = str(failures)
         try:
             made = await self.client.create(PODS, pod, namespace=meta["namespace"])
         except StatusError as exc:

@@ -10,8 +10,8 @@ first that matches decides:
 
 Actions: ``FailJob`` (the Job fails at once, reason PodFailurePolicy),
 ``Ignore`` (the failure does not count toward backoffLimit), ``Count``
-(it counts, as without a policy), ``FailIndex`` (with backoffLimitPerIndex,
-not supported here: treated as Count).  No match counts the failure.
+(it counts, as without a policy), ``FailIndex`` (with backoffLimitPerIndex:
+the pod's index fails at once).  No match counts the failure.
 
 **successPolicy** (Indexed Jobs): the first rule met — all of
 ``succeededIndexes`` succeeded, or at least ``succeededCount`` of them (or

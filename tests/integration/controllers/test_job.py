@@ -331,3 +331,36 @@ async def test_deleting_a_running_job_releases_and_removes_its_pods(
 
         # The collector deletes the orphaned pods; the job controller takes its finalizer off them.
         await eventually(pods_gone, timeout=30)
+
+
+async def test_backoff_limit_per_index_fails_only_the_bad_index(env: tuple[RESTClient, str, str]) -> None:
+    client, namespace, node = env
+    # Every pod fails (the template is shared), so each index spends its budget of one retry.
+    body = make_job(
+        "perindex",
+        node,
+        exit_code="1",
+        completions=2,
+        parallelism=2,
+        completionMode="Indexed",
+        backoffLimitPerIndex=1,
+    )
+    await client.create(JOBS, body, namespace=namespace)
+
+    async def failed() -> Obj | None:
+        current = await client.get(JOBS, name="perindex", namespace=namespace)
+        return current if cond(current, "Failed") else None
+
+    done = await eventually(failed, timeout=30)
+    assert cond(done, "Failed")["reason"] == "FailedIndexes"
+    assert cond(done, "Failed")["message"] == "Job has failed indexes"
+    assert done["status"]["failedIndexes"] == "0,1" and done["status"]["failed"] == 4
+    pods = (await client.list(PODS, namespace=namespace, label_selector="job-name=perindex"))["items"]
+    counts = sorted(
+        (
+            p["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"],
+            p["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"],
+        )
+        for p in pods
+    )
+    assert counts == [("0", "0"), ("0", "1"), ("1", "0"), ("1", "1")]
