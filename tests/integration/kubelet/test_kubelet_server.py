@@ -25,7 +25,9 @@ from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+import aiohttp
 import pytest
 
 from kubeling.client.kubeconfig import load_config
@@ -449,3 +451,61 @@ def test_port_forward_to_a_closed_port_reports_on_the_error_stream(env: Env) -> 
     data, errors = asyncio.run(_spdy_fetch(env, 9999))
     assert data == b""
     assert b"error forwarding port 9999 to pod default/web" in errors
+
+
+# -- other clients and failures -------------------------------------------------------------------
+
+
+async def _exec_v4(env: Env, command: str) -> tuple[bytes, dict[str, Any]]:
+    """An exec through the apiserver by a client that speaks only v4.channel.k8s.io."""
+    query = urlencode([("command", "sh"), ("command", "-c"), ("command", command), ("stdout", "true")])
+    url = f"{env.server.url}/api/v1/namespaces/default/pods/{POD}/exec?{query}"
+    headers = {"Authorization": f"Bearer {env.server.token()}"}
+    stdout, status = b"", {}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(
+            url, protocols=["v4.channel.k8s.io"], headers=headers, ssl=env.server.ssl_context(), timeout=10
+        ) as ws,
+    ):
+        assert ws.protocol == "v4.channel.k8s.io"
+        async for message in ws:
+            if message.type != aiohttp.WSMsgType.BINARY or not message.data:
+                continue
+            if message.data[0] == 1:
+                stdout += message.data[1:]
+            elif message.data[0] == 3:
+                status = json.loads(message.data[1:])
+    return stdout, status
+
+
+def test_exec_over_v4_reports_the_exit_status_on_the_error_channel(env: Env) -> None:
+    stdout, status = asyncio.run(_exec_v4(env, "echo v4; exit 7"))
+    assert stdout == b"v4\n"
+    assert status["reason"] == "NonZeroExitCode"
+    assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "7"}]
+    stdout, status = asyncio.run(_exec_v4(env, "true"))
+    assert status == {"metadata": {}, "status": "Success"}
+
+
+def test_an_unreachable_kubelet_is_a_clear_error(env: Env) -> None:
+    ghost, pod = "ghost-node", "ghost-pod"
+    _create(env.server, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": ghost}})
+    closed = free_port()  # nothing listens here
+    _patch_status(
+        env.server,
+        "node",
+        ghost,
+        {
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": closed}},
+        },
+    )
+    manifest = _pod_manifest(pod)
+    manifest["spec"]["nodeName"] = ghost
+    _create(env.server, manifest)
+    _mark_running(env.server, pod)
+    for args in (["logs", pod], ["exec", pod, "--", "true"]):
+        result = kubectl(env.server, *args, check=False, timeout=30)
+        assert result.returncode != 0
+        assert f"error dialing the kubelet at 127.0.0.1:{closed}" in result.stderr, result.stderr
