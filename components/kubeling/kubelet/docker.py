@@ -15,8 +15,8 @@ sandbox's IP comes from the CNI result cached on disk.  ``labels`` given to
 the constructor are stamped on everything this runtime creates and required
 on everything it lists, so several kubelets (or tests) can share one engine.
 
-Control calls go through the SDK's low-level APIClient in worker threads
-(``asyncio.to_thread``); long-lived streams (exec/attach, followed logs) use
+Control calls go through the SDK's low-level APIClient in the runtime's own
+worker threads; long-lived streams (exec/attach, followed logs) use
 :mod:`kubeling.kubelet.dockerstreams` on the engine's unix socket.
 """
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -34,6 +35,7 @@ import shutil
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -158,6 +160,9 @@ class DockerRuntime:
         socket_path: str = "",
         labels: dict[str, str] | None = None,
         pull_timeout: float = 120.0,
+        log_max_size: str = "10m",
+        log_max_files: int = 5,
+        workers: int = 16,
     ) -> None:
         self.cni = cni
         self.root_dir = Path(root_dir)
@@ -166,7 +171,17 @@ class DockerRuntime:
         self.socket_path = socket_path or _default_socket()
         self.labels = dict(labels or {})
         self.pull_timeout = pull_timeout
-        self.api = docker.APIClient(base_url=f"unix://{self.socket_path}", version="auto", timeout=60)
+        # json-file rotation, as the kubelet's containerLogMaxSize/containerLogMaxFiles.
+        self._log_config = {
+            "Type": "json-file",
+            "Config": {"max-size": log_max_size, "max-file": str(log_max_files)},
+        }
+        self.api = docker.APIClient(
+            base_url=f"unix://{self.socket_path}", version="auto", timeout=60, max_pool_size=workers
+        )
+        # Our own threads: slow engine calls (stats, stop with a grace period) must not starve
+        # the event loop's default executor, which every other component shares.
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker-runtime")
         self._status_cache: dict[str, tuple[str, ContainerStatus]] = {}
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -174,7 +189,9 @@ class DockerRuntime:
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """An SDK call in a worker thread; engine errors become RuntimeFailure/NotFound."""
         try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, functools.partial(fn, *args, **kwargs)
+            )
         except docker.errors.NotFound as exc:
             raise NotFound(str(exc.explanation or exc)) from exc
         except docker.errors.APIError as exc:
@@ -186,6 +203,7 @@ class DockerRuntime:
 
     def close(self) -> None:
         self.api.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def version(self) -> tuple[str, str]:
         info = await self._call(self.api.version)
@@ -203,7 +221,7 @@ class DockerRuntime:
 
     async def update_pod_cidr(self, pod_cidr: str) -> None:
         if self.cni is not None and pod_cidr:
-            await asyncio.to_thread(self.cni.configure, pod_cidr)
+            await asyncio.get_running_loop().run_in_executor(self._pool, self.cni.configure, pod_cidr)
 
     # -- sandboxes --------------------------------------------------------------------------------
 
@@ -245,7 +263,7 @@ class DockerRuntime:
             ipc_mode="shareable",  # app containers join it with container:<id>
             cgroup_parent=config.cgroup_parent or self.cgroup_parent or None,
             sysctls=config.sysctls or None,
-            log_config={"Type": "json-file", "Config": {}},
+            log_config=self._log_config,
         )
         name = container_name(
             TYPE_SANDBOX, "POD", config.name, config.namespace, config.pod_uid, config.attempt
@@ -412,7 +430,7 @@ class DockerRuntime:
             group_add=[str(g) for g in sec.supplemental_groups] or None,
             security_opt=security_opt,
             cgroup_parent=sandbox.cgroup_parent or self.cgroup_parent or None,
-            log_config={"Type": "json-file", "Config": {}},
+            log_config=self._log_config,
         )
         labels = {
             **config.labels,
@@ -555,23 +573,26 @@ class DockerRuntime:
     # -- exec, attach, logs, port-forward ---------------------------------------------------------
 
     async def exec_sync(self, container_id: str, command: list[str], timeout: float) -> ExecResult:
-        exec_id = (await self._call(self.api.exec_create, container_id, command, stdout=True, stderr=True))[
-            "Id"
-        ]
-        run = asyncio.ensure_future(self._call(self.api.exec_start, exec_id, demux=True))
+        # Over the hijacked stream, not the SDK: a probe that hangs must not hold a worker thread.
+        stream = await self.exec(container_id, command, tty=False, stdin=False)
+        out: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
+
+        async def collect() -> None:
+            async for fd, data in stream.output():
+                out.setdefault(fd, bytearray()).extend(data)
+
         try:
-            out, err = await asyncio.wait_for(asyncio.shield(run), timeout if timeout > 0 else None)
+            await asyncio.wait_for(collect(), timeout if timeout > 0 else None)
         except TimeoutError:
-            # Kill the command (its host pid) so the worker thread returns and nothing lingers.
-            pid = (await self._call(self.api.exec_inspect, exec_id)).get("Pid", 0)
+            # Kill the command (by its host pid) so nothing lingers in the container.
+            pid = (await self._call(self.api.exec_inspect, stream.exec_id)).get("Pid", 0)
             if pid:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(run, 10)
             raise DeadlineExceeded(f"command {command!r} timed out after {timeout}s") from None
-        code = (await self._call(self.api.exec_inspect, exec_id)).get("ExitCode") or 0
-        return ExecResult(int(code), out or b"", err or b"")
+        finally:
+            await stream.close()
+        return ExecResult(await stream.wait(), bytes(out[1]), bytes(out[2]))
 
     async def exec(self, container_id: str, command: list[str], *, tty: bool, stdin: bool) -> Stream:
         created = await self._call(
@@ -597,7 +618,9 @@ class DockerRuntime:
                 await asyncio.sleep(0.1)
             return -1
 
-        return dockerstreams.HijackedStream(reader, writer, tty=tty, resize=resize, exit_code=exit_code)
+        stream = dockerstreams.HijackedStream(reader, writer, tty=tty, resize=resize, exit_code=exit_code)
+        stream.exec_id = exec_id
+        return stream
 
     async def attach(self, container_id: str, *, tty: bool, stdin: bool) -> Stream:
         query = {"stream": 1, "stdout": 1, "stderr": 1, "stdin": int(stdin)}

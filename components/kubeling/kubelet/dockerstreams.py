@@ -139,6 +139,7 @@ class HijackedStream:
         self._reader, self._writer, self._tty = reader, writer, tty
         self._resize, self._exit_code = resize, exit_code
         self._done = asyncio.Event()
+        self.exec_id = ""  # set for exec sessions
 
     async def write_stdin(self, data: bytes) -> None:
         self._writer.write(data)
