@@ -463,9 +463,10 @@ async def _exec_v4(env: Env, command: str) -> tuple[bytes, dict[str, Any]]:
     headers = {"Authorization": f"Bearer {env.server.token()}"}
     stdout, status = b"", {}
     async with (
+        asyncio.timeout(20),
         aiohttp.ClientSession() as session,
         session.ws_connect(
-            url, protocols=["v4.channel.k8s.io"], headers=headers, ssl=env.server.ssl_context(), timeout=10
+            url, protocols=["v4.channel.k8s.io"], headers=headers, ssl=env.server.ssl_context()
         ) as ws,
     ):
         assert ws.protocol == "v4.channel.k8s.io"
