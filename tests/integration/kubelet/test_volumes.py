@@ -359,3 +359,47 @@ async def test_unbound_claim_and_unsupported_pv(env: Env) -> None:
         'MountVolume.SetUp failed for volume "data" : PVC '
         f'{env.ns}/lonely has non-bound phase ("Pending") or empty pvc.Spec.VolumeName ("")'
     )
+
+    # A claim bound to an NFS PV: the binder binds it, this node cannot mount it.
+    pv_name = f"{env.ns}-nfs"
+    await env.admin.create(
+        PVS,
+        {
+            "metadata": {"name": pv_name},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "nfs-only",
+                "nfs": {"server": "192.0.2.1", "path": "/export"},
+            },
+        },
+    )
+    try:
+        claim["metadata"]["name"] = "remote"
+        claim["spec"]["storageClassName"] = "nfs-only"
+        await env.admin.create(PVCS, claim, namespace=env.ns)
+
+        async def bound() -> bool:
+            got = await env.admin.get(PVCS, namespace=env.ns, name="remote")
+            return got.get("status", {}).get("phase") == "Bound"
+
+        await eventually(bound)
+        pod = await env.pod(
+            "nfs",
+            [{"name": "data", "persistentVolumeClaim": {"claimName": "remote"}}],
+            automountServiceAccountToken=False,
+        )
+        manager = VolumeManager(env.admin, env.root, env.node_name)  # nodes may not read PVs yet
+        try:
+            with pytest.raises(MountError) as caught:
+                await manager.setup(pod)
+        finally:
+            await manager.close()
+        assert str(caught.value) == (
+            'MountVolume.SetUp failed for volume "data" : '
+            f'unsupported volume type: PersistentVolume "{pv_name}" has source nfs'
+        )
+    finally:
+        with contextlib.suppress(StatusError):
+            await env.admin.patch(PVS, {"metadata": {"finalizers": None}}, name=pv_name)
+            await env.admin.delete(PVS, name=pv_name)

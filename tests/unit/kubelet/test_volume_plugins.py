@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kubeling.kubelet.atomicwriter import FileProjection
-from kubeling.kubelet.volumeplugins import configmap, downwardapi, hostpath, secret
+from kubeling.kubelet.volumeplugins import configmap, downwardapi, hostpath, persistentvolumeclaim, secret
 from kubeling.kubelet.volumeplugins.base import VolumeError
 from kubeling.kubelet.volumeplugins.tokens import Token
 
@@ -288,3 +288,34 @@ def test_token_refresh_schedule(lifetime: int, age: int, due: bool) -> None:
     issued = 1_000_000.0
     token = Token("t", expires=issued + lifetime, lifetime=lifetime)
     assert token.requires_refresh(issued + age) is due
+
+
+# -- persistent volumes ------------------------------------------------------------------------
+
+
+def test_pv_paths_for_host_path_and_local(tmp_path: Path) -> None:
+    host = {
+        "metadata": {"name": "h"},
+        "spec": {"hostPath": {"path": str(tmp_path / "h"), "type": "DirectoryOrCreate"}},
+    }
+    assert persistentvolumeclaim.pv_path(host) == tmp_path / "h"
+    assert (tmp_path / "h").is_dir()
+    local = {
+        "metadata": {"name": "l"},
+        "spec": {"local": {"path": str(tmp_path)}, "capacity": {"storage": "1Gi"}},
+    }
+    assert persistentvolumeclaim.pv_path(local) == tmp_path
+    gone = {"metadata": {"name": "g"}, "spec": {"local": {"path": str(tmp_path / "gone")}}}
+    with pytest.raises(VolumeError) as caught:
+        persistentvolumeclaim.pv_path(gone)
+    assert str(caught.value) == f'path "{tmp_path}/gone" does not exist'
+
+
+def test_pv_of_another_kind_is_unsupported() -> None:
+    nfs = {
+        "metadata": {"name": "n"},
+        "spec": {"nfs": {"server": "x", "path": "/"}, "capacity": {"storage": "1Gi"}, "accessModes": ["RWO"]},
+    }
+    with pytest.raises(VolumeError) as caught:
+        persistentvolumeclaim.pv_path(nfs)
+    assert str(caught.value) == 'unsupported volume type: PersistentVolume "n" has source nfs'
