@@ -12,10 +12,14 @@ SubjectAccessReview) about tokens.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import os
 import select
 import ssl
+import struct
 import subprocess
+import termios
 import threading
 import time
 import urllib.error
@@ -510,3 +514,39 @@ def test_an_unreachable_kubelet_is_a_clear_error(env: Env) -> None:
         result = kubectl(env.server, *args, check=False, timeout=30)
         assert result.returncode != 0
         assert f"error dialing the kubelet at 127.0.0.1:{closed}" in result.stderr, result.stderr
+
+
+def test_exec_with_a_tty_gets_the_terminal_size(env: Env) -> None:
+    """``kubectl exec -it`` from a real terminal: the remote side has a TTY of the local terminal's size."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    command = [kubectl_path(), "exec", "-it", POD, "--", "sh", "-c", "sleep 0.5; stty size; tty; exit 4"]
+    process = subprocess.Popen(
+        command, stdin=slave, stdout=slave, stderr=slave, env=kubectl_env(env.server), start_new_session=True
+    )
+    os.close(slave)
+    output = b""
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the terminal's last user left
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            elif process.poll() is not None:
+                break
+        code = process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(master)
+    text = output.decode(errors="replace")
+    assert "33 101" in text, text
+    assert "/dev/pts/" in text, text
+    assert code == 4
