@@ -175,6 +175,12 @@ class VolumeManager:
         if kind == "persistentVolumeClaim":
             path = await persistentvolumeclaim.resolve(self.reader, pod["metadata"]["namespace"], source)
             return MountedVolume(name, kind, path, bool(source.get("readOnly")), source)
+        if kind == "ephemeral":
+            claim = {"claimName": persistentvolumeclaim.ephemeral_claim_name(pod, name)}
+            path = await persistentvolumeclaim.resolve(
+                self.reader, pod["metadata"]["namespace"], claim, owner=pod
+            )
+            return MountedVolume(name, kind, path, False, source)
         if kind in _PROJECTED_KINDS:
             path = self.volume_dir(uid, _PROJECTED_KINDS[kind], name)
             payload = await self._payload(pod, kind, source)

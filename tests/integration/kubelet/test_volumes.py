@@ -338,6 +338,61 @@ async def test_pvc_bound_to_host_path_pv(env: Env, tmp_path: Path) -> None:
             await env.admin.delete(PVS, name=pv_name)
 
 
+async def test_generic_ephemeral_volume_uses_the_pods_own_claim(env: Env, tmp_path: Path) -> None:
+    template = {
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "",
+            "resources": {"requests": {"storage": "1Gi"}},
+        }
+    }
+    volumes = [{"name": "scratch", "ephemeral": {"volumeClaimTemplate": template}}]
+    pod = await env.pod("eph", volumes, automountServiceAccountToken=False)
+    pv_name = f"{env.ns}-eph"
+    await env.admin.create(
+        PVS,
+        {
+            "metadata": {"name": pv_name},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "",
+                "hostPath": {"path": str(tmp_path / "eph"), "type": "DirectoryOrCreate"},
+            },
+        },
+    )
+    manager = VolumeManager(env.admin, env.root, env.node_name)  # nodes may not read PVs yet
+    try:
+        # What the ephemeral volume controller would create: <pod>-<volume>, controlled by the pod.
+        owner = {"apiVersion": "v1", "kind": "Pod", "name": "eph", "uid": pod["metadata"]["uid"]}
+        claim = {"metadata": {"name": "eph-scratch"}, **template}
+        await env.admin.create(PVCS, claim, namespace=env.ns)
+        with pytest.raises(MountError, match=r"was not created for pod .*/eph \(pod is not owner\)"):
+            await manager.setup(pod)
+        await env.admin.patch(
+            PVCS,
+            {"metadata": {"ownerReferences": [{**owner, "controller": True}]}},
+            name="eph-scratch",
+            namespace=env.ns,
+        )
+
+        async def bound() -> bool:
+            got = await env.admin.get(PVCS, namespace=env.ns, name="eph-scratch")
+            return got.get("status", {}).get("phase") == "Bound"
+
+        await eventually(bound)
+        await manager.setup(pod)
+        container = {"name": "c", "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}
+        (mount,) = manager.mounts_for(pod, container)
+        assert (mount.host_path, mount.read_only) == (str(tmp_path / "eph"), False)
+        await manager.teardown(pod["metadata"]["uid"])
+    finally:
+        await manager.close()
+        with contextlib.suppress(StatusError):
+            await env.admin.patch(PVS, {"metadata": {"finalizers": None}}, name=pv_name)
+            await env.admin.delete(PVS, name=pv_name)
+
+
 async def test_unbound_claim_and_unsupported_pv(env: Env) -> None:
     claim = {
         "metadata": {"name": "lonely"},

@@ -1,5 +1,7 @@
 """persistentVolumeClaim volumes: the claim's bound PersistentVolume, used in place.
 
+Generic ephemeral volumes resolve the same way, through the claim
+``<pod>-<volume>`` their controller makes, which the pod must control.
 The claim must be Bound to a PV whose claimRef points back at it (uid too);
 messages follow upstream's volume manager.  hostPath PVs get the hostPath
 type check; local PVs must exist (upstream bind-mounts them under
@@ -28,6 +30,17 @@ _NON_SOURCE_FIELDS = {
 }
 
 
+def ephemeral_claim_name(pod: Obj, volume_name: str) -> str:
+    """The PVC a generic ephemeral volume uses: ``<pod name>-<volume name>``, made by its controller."""
+    return f"{pod['metadata'].get('name', '')}-{volume_name}"
+
+
+def _controlled_by(claim: Obj, pod: Obj) -> bool:
+    uid = pod["metadata"].get("uid")
+    refs = (claim.get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("controller") and ref.get("uid") == uid for ref in refs)
+
+
 def pv_path(pv: Obj) -> Path:
     """The node path a hostPath or local PV stands for (type-checked), else VolumeError."""
     spec = pv.get("spec") or {}
@@ -43,11 +56,17 @@ def pv_path(pv: Obj) -> Path:
     raise VolumeError(f'unsupported volume type: PersistentVolume "{name}" has source {", ".join(kinds)}')
 
 
-async def resolve(reader: ObjectReader, namespace: str, source: Obj) -> Path:
+async def resolve(reader: ObjectReader, namespace: str, source: Obj, *, owner: Obj | None = None) -> Path:
+    """The path of the claim's PV; ``owner`` (a pod) must control the claim (generic ephemeral volumes)."""
     claim_name = source.get("claimName", "")
     claim = await reader.pvc(namespace, claim_name)
     if claim is None:
         raise VolumeError(f'persistentvolumeclaim "{claim_name}" not found')
+    if owner is not None and not _controlled_by(claim, owner):
+        raise VolumeError(
+            f"PVC {namespace}/{claim_name} was not created for pod "
+            f"{namespace}/{owner['metadata'].get('name', '')} (pod is not owner)"
+        )
     if (claim.get("metadata") or {}).get("deletionTimestamp"):
         raise VolumeError(f"can't start pod because PVC {namespace}/{claim_name} is being deleted")
     volume_name = (claim.get("spec") or {}).get("volumeName") or ""
