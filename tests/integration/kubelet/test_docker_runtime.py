@@ -202,6 +202,10 @@ async def test_logs_tail_timestamps_limit_follow_and_log_path(docker_runtime: Do
     assert len(b"".join([c async for c in rt.logs(cid, limit_bytes=7)])) == 7
     tail = b"".join([c async for c in rt.logs(cid, tail_lines=1, timestamps=True)]).decode()
     assert tail.count("\n") == 1 and tail[:2] == "20" and " tick" in tail
+    since = time.time()
+    await asyncio.sleep(0.5)
+    recent = b"".join([c async for c in rt.logs(cid, since=since)]).decode()
+    assert recent.startswith("tick") and "line1" not in recent and 1 <= recent.count("\n") <= 4
     seen = b""
     async for chunk in rt.logs(cid, follow=True, tail_lines=0):
         seen += chunk
@@ -261,6 +265,11 @@ async def test_a_new_runtime_sees_the_same_pods(docker_runtime: DockerRuntime, t
             sid,
         )
         assert container.labels == (await rt.container_status(cid)).labels
+        # The restarted runtime can still tear the network down (the ADD result is cached on disk).
+        reservation = test_network.ipam_dir / test_network.name / after[sid].ip
+        assert reservation.exists()
+        await again.stop_sandbox(sid)
+        assert not reservation.exists() and sid not in _nat_rules()
     finally:
         again.close()
 
@@ -357,15 +366,22 @@ async def test_security_context_and_resources(docker_runtime: DockerRuntime):
 
 async def test_termination_message_and_dns(docker_runtime: DockerRuntime):
     rt = docker_runtime
-    sandbox = make_sandbox(dns=DNSConfig(servers=["10.96.0.10"], searches=["default.svc.cluster.local"]))
+    sandbox = make_sandbox(
+        dns=DNSConfig(servers=["10.96.0.10"], searches=["default.svc.cluster.local"]),
+        sysctls={"net.ipv4.ip_unprivileged_port_start": "80"},
+    )
     sid = await rt.run_sandbox(sandbox)
-    script = "cat /etc/resolv.conf; echo bye > /dev/termination-log; exit 1"
+    script = (
+        "cat /etc/resolv.conf /proc/sys/net/ipv4/ip_unprivileged_port_start;"
+        " echo bye > /dev/termination-log; exit 1"
+    )
     cid = await rt.create_container(sid, make_container("main", ["sh", "-c", script]), sandbox)
     await rt.start_container(cid)
     status = await wait_exited(rt, cid)
     assert (status.exit_code, status.reason, status.message) == (1, "Error", "bye\n")
     logged = b"".join([c async for c in rt.logs(cid)]).decode()
     assert "nameserver 10.96.0.10" in logged and "search default.svc.cluster.local" in logged
+    assert logged.splitlines()[-1] == "80"  # the sandbox's sysctl, seen through the shared netns
 
 
 async def test_attach_and_tty_exec_with_resize(docker_runtime: DockerRuntime):
