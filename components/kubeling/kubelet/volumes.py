@@ -168,7 +168,7 @@ class VolumeManager:
         uid = pod["metadata"]["uid"]
         if kind == "emptyDir":
             path = self.volume_dir(uid, EMPTY_DIR, name)
-            await emptydir.setup(path, source, _fs_group(pod))
+            await emptydir.setup(path, source, _fs_group(pod), pod=pod, allocatable=self.node_allocatable())
             return MountedVolume(name, kind, path, False, source)
         if kind == "hostPath":
             return MountedVolume(name, kind, hostpath.setup(source), False, source)

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from kubeling.kubelet.atomicwriter import FileProjection
-from kubeling.kubelet.volumeplugins import configmap, downwardapi, hostpath, persistentvolumeclaim, secret
+from kubeling.kubelet.volumeplugins import (
+    configmap,
+    downwardapi,
+    emptydir,
+    hostpath,
+    persistentvolumeclaim,
+    secret,
+)
 from kubeling.kubelet.volumeplugins.base import VolumeError
 from kubeling.kubelet.volumeplugins.tokens import Token
 
@@ -319,3 +326,36 @@ def test_pv_of_another_kind_is_unsupported() -> None:
     with pytest.raises(VolumeError) as caught:
         persistentvolumeclaim.pv_path(nfs)
     assert str(caught.value) == 'unsupported volume type: PersistentVolume "n" has source nfs'
+
+
+# -- emptyDir medium Memory ---------------------------------------------------------------------
+
+
+def _limited(*memory: str | None, init: str | None = None) -> dict:
+    def container(limit: str | None) -> dict:
+        return {"name": "c", "resources": {"limits": {"memory": limit}} if limit else {}}
+
+    spec: dict = {"containers": [container(m) for m in memory]}
+    if init is not None:
+        spec["initContainers"] = [container(init)]
+    return {"spec": spec}
+
+
+@pytest.mark.parametrize(
+    ("pod", "size_limit", "allocatable", "expected"),
+    [
+        (_limited(None), None, {}, None),  # nothing known: the kernel's default
+        (_limited(None), None, {"memory": "8Gi"}, 8 << 30),
+        (_limited("64Mi", "64Mi"), None, {"memory": "8Gi"}, 128 << 20),  # the pod's limit
+        (_limited("64Mi", None), None, {"memory": "8Gi"}, 8 << 30),  # one unlimited container: no pod limit
+        (_limited("64Mi", init="1Gi"), None, {"memory": "8Gi"}, 1 << 30),  # the largest init container
+        (_limited("64Mi"), "1Mi", {"memory": "8Gi"}, 1 << 20),  # a smaller sizeLimit wins
+        (_limited("64Mi"), "1Gi", {"memory": "8Gi"}, 64 << 20),  # a larger one does not
+    ],
+    ids=["none", "allocatable", "pod-limit", "unlimited-container", "init", "size-limit", "large-size-limit"],
+)
+def test_memory_empty_dir_size(
+    pod: dict, size_limit: str | None, allocatable: dict, expected: int | None
+) -> None:
+    source = {"medium": "Memory", **({"sizeLimit": size_limit} if size_limit else {})}
+    assert emptydir.memory_size(source, pod, allocatable) == expected
