@@ -44,3 +44,19 @@ def test_pause_exits_zero_on_sigterm_at_once(
         assert container.attrs["State"]["ExitCode"] == 0
     finally:
         container.remove(force=True)
+
+
+def test_pause_reaps_orphans(docker_client: docker.DockerClient, images: dict[str, str]) -> None:
+    container = docker_client.containers.run(
+        images["pause"], detach=True, network_mode="none", labels={"kubeling.test": "images"}
+    )
+    try:
+        time.sleep(0.3)
+        for _ in range(3):  # each leaves an orphan that PID 1 inherits and must reap when it exits
+            container.exec_run(["sh", "-c", "(sleep 0.2 &); exit"])
+        time.sleep(1)
+        out = container.exec_run(["ps", "-o", "stat,args"]).output.decode()
+        assert not [line for line in out.splitlines()[1:] if line.strip().startswith("Z")], out
+        assert "sleep 0.2" not in out
+    finally:
+        container.remove(force=True)
