@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import hashlib
 import json
 import os
 import select
+import socket
 import ssl
 import struct
 import subprocess
@@ -550,3 +552,40 @@ def test_exec_with_a_tty_gets_the_terminal_size(env: Env) -> None:
     assert "33 101" in text, text
     assert "/dev/pts/" in text, text
     assert code == 4
+
+
+def test_port_forward_moves_megabytes_both_ways(env: Env) -> None:
+    """More than SPDY's initial 64 KiB window each way, on two ports of one forward."""
+    blob = os.urandom(3 * 1024 * 1024 + 17)
+    kubectl(
+        env.server,
+        "exec",
+        POD,
+        "--",
+        "sh",
+        "-c",
+        "head -c 2500000 /dev/urandom > /www/big && (sleep 30 | nc -l -p 9000 > /tmp/upload &) && sleep 0.2",
+    )
+    down_port, up_port = free_port(), free_port()
+    process = _popen(env.server, "port-forward", f"pod/{POD}", f"{down_port}:8080", f"{up_port}:9000")
+    try:
+        assert "Forwarding from" in "".join(_read_lines(process, 1))
+        with socket.create_connection(("127.0.0.1", up_port), timeout=10) as upload:
+            upload.sendall(blob)
+        with urllib.request.urlopen(f"http://127.0.0.1:{down_port}/big", timeout=20) as response:
+            downloaded = response.read()
+    finally:
+        _stop(process)
+    remote = kubectl(env.server, "exec", POD, "--", "md5sum", "/www/big").stdout.split()[0]
+    assert len(downloaded) == 2_500_000
+    assert hashlib.md5(downloaded).hexdigest() == remote
+    deadline = time.monotonic() + 10
+    uploaded = ""
+    while time.monotonic() < deadline:
+        uploaded = kubectl(env.server, "exec", POD, "--", "sh", "-c", "md5sum < /tmp/upload").stdout.split()[
+            0
+        ]
+        if uploaded == hashlib.md5(blob).hexdigest():
+            break
+        time.sleep(0.2)
+    assert uploaded == hashlib.md5(blob).hexdigest()
