@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kubeling.api import errors, fieldmanager, schemas, validation
+from kubeling.api.fieldmanager.updater import tracked_managed_fields
 from kubeling.api.resources import Resource
 from kubeling.apiserver.objects import Obj
 
@@ -48,7 +49,7 @@ def track(resource: Resource, old: Obj | None, new: Obj, ctx: WriteContext, now:
     """Record ``ctx.field_manager`` as the owner of what this write changed."""
     if not isinstance(new, dict) or not isinstance(new.get("metadata"), dict):
         return
-    tracked = fieldmanager.track_update(
+    managed_fields = tracked_managed_fields(
         old,
         new,
         manager=ctx.field_manager,
@@ -57,9 +58,10 @@ def track(resource: Resource, old: Obj | None, new: Obj, ctx: WriteContext, now:
         now=now,
         subresource=ctx.subresource if ctx.subresource in ("status", "scale") else "",
     )
-    new["metadata"]["managedFields"] = tracked["metadata"].get("managedFields", [])
-    if not new["metadata"]["managedFields"]:
-        new["metadata"].pop("managedFields")
+    if managed_fields:
+        new["metadata"]["managedFields"] = managed_fields
+    else:
+        new["metadata"].pop("managedFields", None)
 
 
 def apply(resource: Resource, current: Obj, config: Obj, ctx: WriteContext, force: bool, now: str) -> Obj:

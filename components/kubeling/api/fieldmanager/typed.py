@@ -81,8 +81,84 @@ def list_shape(schema: Schema) -> ListShape | None:
     return None
 
 
+# -- memoized schema steps ---------------------------------------------------------
+#
+# Every walk steps from a schema to its properties' and items' schemas, and
+# resolving a ``$ref`` merges dicts on each step.  The steps of one schema
+# never change (schemas are loaded once and never mutated; a CRD's new schema
+# is a new dict), so they are computed once per schema object.  Entries hold
+# the schema itself, so its id can't be reused while it is cached.
+
+_CACHE_LIMIT = 20_000
+_UNSET: Any = object()
+
+
+class _Steps:
+    __slots__ = ("additional", "items", "props", "resolved", "schema", "shape")
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        self.resolved = schemas.resolve(schema)
+        self.props: dict[str, Schema] = {}
+        self.additional: Schema = _UNSET
+        self.items: Schema = _UNSET
+        self.shape: ListShape | None = _UNSET
+
+
+_STEPS: dict[int, _Steps] = {}
+
+
+def _steps(schema: Schema) -> _Steps:
+    steps = _STEPS.get(id(schema))
+    if steps is None or steps.schema is not schema:
+        if len(_STEPS) >= _CACHE_LIMIT:
+            _STEPS.clear()
+        steps = _STEPS[id(schema)] = _Steps(schema)
+    return steps
+
+
+def _prop(schema: Schema, key: str) -> Schema:
+    """``schemas.property_schema(schema, key)``, memoized."""
+    if schema is None:
+        return None
+    steps = _steps(schema)
+    resolved = steps.resolved
+    if not resolved:
+        return None
+    props = resolved.get("properties")
+    if props and key in props:
+        child = steps.props.get(key, _UNSET)
+        if child is _UNSET:
+            child = steps.props[key] = schemas.property_schema(schema, key)
+        return child
+    # Every other key (map entries, unknown fields) has the same schema.
+    if steps.additional is _UNSET:
+        steps.additional = schemas.property_schema(schema, key)
+    return steps.additional
+
+
+def _items_of(schema: Schema) -> Schema:
+    """``schemas.items_schema(schema)``, memoized."""
+    if schema is None:
+        return None
+    steps = _steps(schema)
+    if steps.items is _UNSET:
+        steps.items = schemas.items_schema(schema)
+    return steps.items
+
+
+def _shape_of(schema: Schema) -> ListShape | None:
+    """``list_shape(schema)``, memoized."""
+    if not schema:
+        return None
+    steps = _steps(schema)
+    if steps.shape is _UNSET:
+        steps.shape = list_shape(schema)
+    return steps.shape
+
+
 def _key_default(item_schema: Schema, name: str) -> Any:
-    prop = schemas.property_schema(item_schema, name)
+    prop = _prop(item_schema, name)
     if prop and "default" in prop:
         return prop["default"]
     if name in _KEY_DEFAULTS and (prop is not None or item_schema is None):
@@ -123,10 +199,10 @@ def kind_of(schema: Schema, value: Any) -> tuple[Kind, ListShape | None]:
             return Kind.LEAF, None
         return Kind.MAP, None
     if isinstance(value, list):
-        shape = list_shape(schema)
+        shape = _shape_of(schema)
         if shape is None:
             return Kind.LEAF, None
-        items = schemas.items_schema(schema)
+        items = _items_of(schema)
         if any(item_element(shape, item, i, items) is None for i, item in enumerate(value)):
             return Kind.LEAF, None  # items that cannot be keyed: treat the list as a whole
         return Kind.LIST, shape
@@ -135,14 +211,14 @@ def kind_of(schema: Schema, value: Any) -> tuple[Kind, ListShape | None]:
 
 def _child_schema(schema: Schema, element: PathElement) -> Schema:
     if element.kind == "f":
-        return schemas.property_schema(schema, element.value)
-    return schemas.items_schema(schema)
+        return _prop(schema, element.value)
+    return _items_of(schema)
 
 
 def _items(
     value: list[Any], shape: ListShape, schema: Schema, *, strict: bool = False, path: Path = ()
 ) -> list[tuple[PathElement, Any]]:
-    items_schema = schemas.items_schema(schema)
+    items_schema = _items_of(schema)
     out: list[tuple[PathElement, Any]] = []
     seen: set[PathElement] = set()
     for i, item in enumerate(value):
@@ -190,14 +266,14 @@ def _to_set(value: Any, schema: Schema, path: Path, out: FieldSet, strict: bool)
         declared = (schema or {}).get("properties") or {}
         for name, child_value in value.items():
             child = (*path, fieldpath.field(name))
-            _to_set(child_value, schemas.property_schema(schema, name), child, out, strict)
+            _to_set(child_value, _prop(schema, name), child, out, strict)
             # Struct fields are owned through their leaves; map entries, nulls and
             # empty objects are owned as such.
             if name not in declared or child_value is None or child_value == {}:
                 out.insert(child)
     else:
         assert shape is not None
-        items_schema = schemas.items_schema(schema)
+        items_schema = _items_of(schema)
         for pe, item in _items(value, shape, schema, strict=strict, path=path):
             child = (*path, pe)
             _to_set(item, items_schema, child, out, strict)
@@ -219,6 +295,50 @@ def ensure_named_fields(fields: FieldSet, schema: Schema) -> FieldSet:
             members.add(pe)
         children[pe] = ensure_named_fields(child, _child_schema(schema, pe))
     return FieldSet(members, children)
+
+
+# -- the fields of a new object ---------------------------------------------------
+
+
+def added_fields(value: Any, schema: Schema) -> FieldSet | None:
+    """``compare({}, value, schema).added`` for a non-empty object, in one pass.
+
+    A create compares the new object against nothing: every node of it is
+    added, containers included.  This builds that trie directly, without the
+    path tuples and per-path inserts of the general walk.  None when the
+    object is not a non-empty map node (the caller takes the general path).
+    """
+    schema = schemas.resolve(schema)
+    kind, _ = kind_of(schema, value)
+    if kind is not Kind.MAP or not value:
+        return None
+    return _added(value, schema, kind, None)
+
+
+def _added(value: Any, schema: Schema, kind: Kind, shape: ListShape | None) -> FieldSet:
+    out = FieldSet()
+    members = out.members
+    children = out.children
+    if kind is Kind.MAP:
+        entries: list[tuple[PathElement, Any, Schema]] = [
+            (fieldpath.field(name), child, _prop(schema, name)) for name, child in value.items()
+        ]
+    else:
+        assert shape is not None
+        items_schema = _items_of(schema)
+        entries = []
+        for pe, item in _items(value, shape, schema):
+            # A repeated key: the general walk keeps the first item (dict(reversed(...))).
+            if pe not in members:
+                members.add(pe)
+                entries.append((pe, item, items_schema))
+    for pe, child, child_schema in entries:
+        members.add(pe)
+        child_kind, child_shape = kind_of(child_schema, child)
+        # Leaves and empty containers are members only, as _compare treats them.
+        if child_kind is not Kind.LEAF and not _is_empty(child):
+            children[pe] = _added(child, child_schema, child_kind, child_shape)
+    return out
 
 
 # -- comparison ---------------------------------------------------------------
@@ -277,7 +397,7 @@ def _compare(lhs: Any, rhs: Any, schema: Schema, path: Path, out: Comparison) ->
             _compare(
                 left.get(name, MISSING),
                 right.get(name, MISSING),
-                schemas.property_schema(schema, name),
+                _prop(schema, name),
                 (*path, fieldpath.field(name)),
                 out,
             )
@@ -285,7 +405,7 @@ def _compare(lhs: Any, rhs: Any, schema: Schema, path: Path, out: Comparison) ->
         assert shape is not None
         left_items = dict(reversed(_items(lhs, shape, schema))) if isinstance(lhs, list) else {}
         right_items = dict(reversed(_items(rhs, shape, schema))) if isinstance(rhs, list) else {}
-        items_schema = schemas.items_schema(schema)
+        items_schema = _items_of(schema)
         for pe in [*left_items, *(k for k in right_items if k not in left_items)]:
             _compare(
                 left_items.get(pe, MISSING), right_items.get(pe, MISSING), items_schema, (*path, pe), out
@@ -321,7 +441,7 @@ def _merge(lhs: Any, rhs: Any, schema: Schema) -> Any:
     if rkind is Kind.MAP:
         out: dict[str, Any] = {}
         for name in [*lhs, *(k for k in rhs if k not in lhs)]:
-            child_schema = schemas.property_schema(schema, name)
+            child_schema = _prop(schema, name)
             merged = _merge(lhs.get(name, MISSING), rhs.get(name, MISSING), child_schema)
             if merged is not None:
                 out[name] = merged
@@ -331,7 +451,7 @@ def _merge(lhs: Any, rhs: Any, schema: Schema) -> Any:
 
 
 def _merge_lists(lhs: list[Any], rhs: list[Any], shape: ListShape, schema: Schema) -> list[Any]:
-    items_schema = schemas.items_schema(schema)
+    items_schema = _items_of(schema)
     left = _items(lhs, shape, schema)
     right = _items(rhs, shape, schema)
     left_by_pe: dict[PathElement, Any] = dict(reversed(left))
@@ -386,12 +506,11 @@ def _remove(value: Any, fields: FieldSet, schema: Schema) -> Any:
     entries: list[tuple[PathElement, Any, Callable[[], Schema]]]
     if kind is Kind.MAP:
         entries = [
-            (fieldpath.field(name), v, lambda name=name: schemas.property_schema(schema, name))
-            for name, v in value.items()
+            (fieldpath.field(name), v, lambda name=name: _prop(schema, name)) for name, v in value.items()
         ]
     else:
         assert shape is not None
-        items_schema = schemas.items_schema(schema)
+        items_schema = _items_of(schema)
         entries = [(pe, v, lambda: items_schema) for pe, v in _items(value, shape, schema)]
     kept: list[tuple[PathElement, Any]] = []
     for pe, child_value, child_schema in entries:

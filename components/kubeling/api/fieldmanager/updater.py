@@ -111,22 +111,79 @@ def track_update(
     ones, ``[{}]`` clears them, anything else valid replaces them — except on a
     subresource, where clients cannot rewrite them.
     """
-    root = root_schema(schema)
+    new_body, encoded = _tracked(old, new, manager, schema, api_version, now, subresource)
+    out = _clone(new_body)
+    meta = out.setdefault("metadata", {})
+    if encoded:
+        meta["managedFields"] = encoded
+    else:
+        meta.pop("managedFields", None)
+    return out
+
+
+def tracked_managed_fields(
+    old: Object | None,
+    new: Object,
+    *,
+    manager: str,
+    schema: Schema,
+    api_version: str,
+    now: str,
+    subresource: str = "",
+) -> list[dict[str, Any]]:
+    """The ``metadata.managedFields`` :func:`track_update` would give ``new`` ([] for none).
+
+    For callers that keep ``new`` and only need its managedFields: it spares
+    the copy of the whole object.
+    """
+    return _tracked(old, new, manager, schema, api_version, now, subresource)[1]
+
+
+def _tracked(
+    old: Object | None,
+    new: Object,
+    manager: str,
+    schema: Schema,
+    api_version: str,
+    now: str,
+    subresource: str,
+) -> tuple[Object, list[dict[str, Any]]]:
+    """(new without managedFields, its encoded managedFields after the write)."""
     new, reset = remove_managed_fields_if_reset(new)
     new_body, new_raw = _split(new)
     if reset:
-        return _clone(new_body)
-    old_body, old_raw = _split(old) if old is not None else ({}, None)
+        return new_body, []
+    root = root_schema(schema)
+    ident = managed.identity(manager, UPDATE, api_version, subresource)
 
     entries: dict[Identity, Entry] = {}
     if new_raw and not subresource:
         entries = _decode_or_empty(new_raw)
+    if old is None and not entries:
+        # A create with nothing tracked yet: nobody else owns anything, so the
+        # writer gets exactly the fields the comparison with {} would add.
+        added = typed.added_fields(new_body, root)
+        if added is not None:
+            _drop_members(added, STRIPPED)
+            if added.empty():
+                return new_body, []
+            return new_body, managed.encode([Entry(manager, UPDATE, api_version, added, now, subresource)])
+    old_body, old_raw = _split(old) if old is not None else ({}, None)
     if not entries:
         entries = _decode_or_empty(old_raw)
-    entries = _record_update(
-        entries, old_body, new_body, root, managed.identity(manager, UPDATE, api_version, subresource), now
-    )
-    return _with_managed(new_body, _cap_update_managers(entries).values())
+    entries = _record_update(entries, old_body, new_body, root, ident, now)
+    return new_body, managed.encode(_cap_update_managers(entries).values())
+
+
+def _drop_members(fields: FieldSet, other: FieldSet) -> None:
+    """``fields = fields.difference(other)``, in place (``fields`` is private to the caller)."""
+    fields.members -= other.members
+    for pe, sub in other.children.items():
+        child = fields.children.get(pe)
+        if child is not None:
+            _drop_members(child, sub)
+            if child.empty():
+                del fields.children[pe]
 
 
 def remove_managed_fields_if_reset(obj: Object) -> tuple[Object, bool]:
@@ -148,12 +205,23 @@ def root_schema(schema: Schema) -> Schema:
     CRD schemas (and unknown kinds) say little or nothing about metadata;
     upstream always tracks it with ObjectMeta's list and map types, so do we.
     """
+    # Memoized per schema object: the walks memoize their steps per schema
+    # object too, so a CRD's root must be the same dict on every write.
+    hit = _ROOTS.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
     root = schemas.resolve(schema) or {}
     props = root.get("properties") or {}
     meta = schemas.resolve(props.get("metadata")) if "metadata" in props else None
-    if meta and "properties" in meta:
-        return root
-    return {**root, "properties": {**props, "metadata": schemas.by_name(OBJECT_META)}}
+    if not (meta and "properties" in meta):
+        root = {**root, "properties": {**props, "metadata": schemas.by_name(OBJECT_META)}}
+    if len(_ROOTS) >= 1_000:
+        _ROOTS.clear()
+    _ROOTS[id(schema)] = (schema, root)
+    return root
+
+
+_ROOTS: dict[int, tuple[Schema, Schema]] = {}
 
 
 # -- the bookkeeping ------------------------------------------------------------
