@@ -319,19 +319,27 @@ class DockerRuntime:
             info = await self._call(self.api.inspect_container, sandbox_id)
         except NotFound:
             if self.cni is not None and self.cni.cached(sandbox_id) is not None:
-                await self.cni.delete(sandbox_id, "")
+                await self._network_down(sandbox_id, "")
             return
         # Containers first (the kubelet has normally stopped them gracefully already).
         for c in await self.list_containers(sandbox_id):
             if c.state == "running":
                 await self.stop_container(c.id, 0)
         host_network = info["Config"]["Labels"].get(HOST_NETWORK) == "true"
-        if self.cni is not None and not host_network:
-            running, pid = info["State"]["Running"], info["State"]["Pid"]
+        running, pid = info["State"]["Running"], info["State"]["Pid"]
+        # A stopped sandbox without a cached result had its DEL already (DEL is idempotent, but
+        # four plugin execs per kubelet sync of a dead pod add up).
+        if self.cni is not None and not host_network and (running or self.cni.cached(sandbox_id)):
             # Never pass a netns path of a dead pid: it may be someone else's by now.
-            await self.cni.delete(sandbox_id, f"/proc/{pid}/ns/net" if running and pid else "")
+            await self._network_down(sandbox_id, f"/proc/{pid}/ns/net" if running and pid else "")
         with contextlib.suppress(NotFound):
             await self._call(self.api.stop, sandbox_id, timeout=10)
+
+    async def _network_down(self, sandbox_id: str, netns: str) -> None:
+        try:
+            await self.cni.delete(sandbox_id, netns)  # type: ignore[union-attr]
+        except (CNIError, OSError, TimeoutError, RuntimeError) as exc:
+            raise RuntimeFailure(f"failed to tear down the network of sandbox {sandbox_id}: {exc}") from exc
 
     async def remove_sandbox(self, sandbox_id: str) -> None:
         for c in await self.list_containers(sandbox_id):
@@ -389,7 +397,10 @@ class DockerRuntime:
         if self.cni is None:
             return
         live = await self._call(self.api.containers, all=True, quiet=True)
-        await self.cni.garbage_collect({c["Id"] for c in live})
+        try:
+            await self.cni.garbage_collect({c["Id"] for c in live})
+        except (OSError, TimeoutError, RuntimeError) as exc:
+            raise RuntimeFailure(f"CNI garbage collection failed: {exc}") from exc
 
     # -- containers -------------------------------------------------------------------------------
 
