@@ -336,9 +336,14 @@ class CNINetwork:
     def ready(self) -> tuple[bool, str]:
         """(a network config is present, why not)."""
         try:
-            self.conflist  # noqa: B018 - loads and caches
-        except (FileNotFoundError, ValueError) as exc:
+            plugins = [p["type"] for p in self.conflist["plugins"]]
+        except (FileNotFoundError, ValueError, KeyError) as exc:
             return False, f"cni config uninitialized: {exc}"
+        try:
+            for plugin in plugins:
+                self._plugin(plugin)
+        except CNIError as exc:
+            return False, str(exc)
         return True, ""
 
     @property
@@ -352,7 +357,11 @@ class CNINetwork:
 
     @property
     def name(self) -> str:
-        return str(self.conflist["name"])
+        """The network's name; before any config exists, the one :meth:`configure` would write."""
+        try:
+            return str(self.conflist["name"])
+        except (FileNotFoundError, ValueError):
+            return self.network_name
 
     def _plugin(self, plugin_type: str) -> str:
         for d in self.bin_dir.split(os.pathsep):
