@@ -41,7 +41,7 @@ from kubeling.apiserver.config import APIServerConfig
 from kubeling.apiserver.handlers import ResourceHandler, respond
 from kubeling.apiserver.negotiation import Shape, negotiate
 from kubeling.apiserver.openapi import OpenAPIPublisher
-from kubeling.apiserver.requestinfo import parse
+from kubeling.apiserver.requestinfo import authorization_name, parse
 from kubeling.apiserver.satokens import ServiceAccountTokens
 from kubeling.apiserver.store import ResourceStore, WriteContext
 from kubeling.apiserver.strategies import Checks, default_checks, strategy_for
@@ -280,13 +280,14 @@ class APIServer:
             groups = (*groups, "system:authenticated")
         return User(target, uid, groups, extra)
 
-    def _authorize(self, user: User, info: Any, path: str) -> None:
+    def _authorize(self, user: User, info: Any, path: str, query: dict[str, str]) -> None:
         if self.authorizer is None:
             return
         if info.is_resource_request:
             attrs = Attributes(
                 user=user.name, groups=user.groups, verb=info.verb, namespace=info.namespace,
-                api_group=info.group, resource=info.resource, subresource=info.subresource, name=info.name,
+                api_group=info.group, resource=info.resource, subresource=info.subresource,
+                name=authorization_name(info, query),
             )  # fmt: skip
         else:
             verb = {"head": "get"}.get(info.verb, info.verb)
@@ -439,8 +440,9 @@ class APIServer:
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         user = self._impersonate(self.authenticator.authenticate(request), request)
-        info = parse(request.method, request.path, dict(request.query))
-        self._authorize(user, info, request.path)
+        query = dict(request.query)
+        info = parse(request.method, request.path, query)
+        self._authorize(user, info, request.path, query)
         if not info.is_resource_request:
             return await self._non_resource(request)
         if kubeletproxy.handles(info):

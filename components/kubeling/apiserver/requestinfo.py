@@ -86,3 +86,24 @@ def parse(method: str, path: str, query: dict[str, str]) -> RequestInfo:
         name=name,
         parts=parts,
     )
+
+
+def authorization_name(info: RequestInfo, query: dict[str, str]) -> str:
+    """The object name authorizers see: a list/watch pinned by ``fieldSelector=metadata.name=X`` names X.
+
+    Upstream's request info does the same, so that a client allowed one object
+    (a kubelet and the Secret its pod mounts) may also watch just that object.
+    """
+    if info.name or info.verb not in ("list", "watch", "deletecollection"):
+        return info.name
+    text = query.get("fieldSelector", "")
+    if not text:
+        return ""
+    from kubeling.api.errors import StatusError
+    from kubeling.api.selectors import parse_field_selector
+
+    try:
+        selector = parse_field_selector(text)
+    except StatusError:
+        return ""
+    return selector.requires_exact_match("metadata.name") or ""

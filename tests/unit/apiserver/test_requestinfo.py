@@ -1,6 +1,6 @@
 import pytest
 
-from kubeling.apiserver.requestinfo import parse
+from kubeling.apiserver.requestinfo import authorization_name, parse
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,22 @@ def test_resource_requests(method, path, query, expected):
 )
 def test_non_resource_requests(path):
     assert not parse("GET", path, {}).is_resource_request
+
+
+@pytest.mark.parametrize(
+    ("method", "query", "expected"),
+    [
+        ("GET", {"fieldSelector": "metadata.name=cm"}, "cm"),
+        ("GET", {"watch": "true", "fieldSelector": "metadata.name==cm,metadata.namespace=ns"}, "cm"),
+        ("GET", {"fieldSelector": "metadata.name!=cm"}, ""),
+        ("GET", {"fieldSelector": "metadata.name=cm,"}, "cm"),
+        ("GET", {"fieldSelector": "=bad"}, ""),
+        ("GET", {}, ""),
+        ("DELETE", {"fieldSelector": "metadata.name=cm"}, "cm"),  # deletecollection
+        ("POST", {"fieldSelector": "metadata.name=cm"}, ""),  # a create names nothing by selector
+    ],
+)
+def test_a_list_pinned_to_one_name_is_authorized_as_that_object(method, query, expected):
+    info = parse(method, "/api/v1/namespaces/ns/configmaps", query)
+    assert authorization_name(info, query) == expected
+    assert info.name == ""  # only authorization sees the name; the handler still lists

@@ -10,6 +10,7 @@ walked on demand from ``pods_on_node(node)`` (the pods whose
   references (volumes, projected sources, env, envFrom, imagePullSecrets);
 * persistentvolumeclaims: get, and update/patch of ``status``, when a pod on
   the node mounts the claim (ephemeral volumes included);
+* persistentvolumes: get of the volume such a claim is bound to;
 * serviceaccounts/token: create for the service account of a pod on the node;
 * pods: get of a pod bound to the node, update/patch of its ``status``;
   list/watch (the kubelet filters by ``spec.nodeName``, which the attributes
@@ -48,6 +49,10 @@ MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 
 class PodsLister(Protocol):
     def pods_on_node(self, node: str) -> list[dict[str, Any]]: ...
+
+    def claim(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A PersistentVolumeClaim (to follow a pod's claim to its volume)."""
+        ...
 
 
 def node_identity(user: str, groups: Sequence[str]) -> str | None:
@@ -179,6 +184,19 @@ class NodeAuthorizer:
             return Decision(False, "can only get individual resources of this type")
         return self._related(node, attrs)
 
+    def _volume(self, node: str, attrs: Attributes) -> Decision:
+        if attrs.verb != "get" or not attrs.name:
+            return Decision(False, "can only get individual resources of this type")
+        if attrs.subresource:
+            return Decision(False, "cannot get subresource")
+        for pod in self._pods.pods_on_node(node):
+            namespace = (pod.get("metadata") or {}).get("namespace", "")
+            for claim_name in pod_references(pod)["persistentvolumeclaims"]:
+                claim = self._pods.claim(namespace, claim_name)
+                if claim is not None and (claim.get("spec") or {}).get("volumeName") == attrs.name:
+                    return ALLOW
+        return Decision(False, f"no relationship found between node '{node}' and this object")
+
     def _token(self, node: str, attrs: Attributes) -> Decision:
         if attrs.verb != "create" or not attrs.name:
             return Decision(False, "can only create tokens for individual service accounts")
@@ -229,6 +247,7 @@ class NodeAuthorizer:
         ("", "secrets"): _read_namespaced,
         ("", "configmaps"): _read_namespaced,
         ("", "persistentvolumeclaims"): _claims,
+        ("", "persistentvolumes"): _volume,
         ("", "serviceaccounts"): _token,
         ("", "pods"): _pod,
         ("", "nodes"): _node,

@@ -67,6 +67,9 @@ class CachePodsLister:
         pods = self._server.store("", "v1", "pods").snapshot("")
         return [p for p in pods if (p.get("spec") or {}).get("nodeName") == node]
 
+    def claim(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._server.lookup("", "persistentvolumeclaims", namespace, name)
+
 
 _CTX = WriteContext(user="system:apiserver", groups=("system:masters",), field_manager="kube-apiserver")
 

@@ -19,6 +19,9 @@ class NoPods:
     def pods_on_node(self, node: str) -> list[dict[str, Any]]:
         return []
 
+    def claim(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return None
+
 
 LISTER = InMemoryLister(
     [

@@ -64,6 +64,11 @@ class Pods:
     def pods_on_node(self, node: str) -> list[dict[str, Any]]:
         return [p for p in self.pods if p["spec"]["nodeName"] == node]
 
+    def claim(self, namespace: str, name: str) -> dict[str, Any] | None:
+        volumes = {("default", "data"): "pv-data", ("default", "elsewhere"): "pv-other"}
+        volume = volumes.get((namespace, name))
+        return {"metadata": {"name": name}, "spec": {"volumeName": volume}} if volume else None
+
 
 AUTHORIZER = NodeAuthorizer(Pods(WEB, OTHER))
 NO_RELATION = "no relationship found between node 'n1' and this object"
@@ -83,6 +88,16 @@ def test_pod_references() -> None:
 
 
 AUTHORIZER_CASES = [
+    # persistentvolumes: the volume a claim of a pod on the node is bound to
+    pytest.param(node_request("get", "persistentvolumes", name="pv-data"), Decision(True), id="own-pv"),
+    pytest.param(
+        node_request("get", "persistentvolumes", name="pv-other"), Decision(False, NO_RELATION), id="other-pv"
+    ),
+    pytest.param(
+        node_request("list", "persistentvolumes"),
+        Decision(False, "can only get individual resources of this type"),
+        id="list-pvs",
+    ),
     # secrets / configmaps referenced by a pod on the node
     pytest.param(
         node_request("get", "secrets", "default", name="certs"), Decision(True), id="own-pod-secret"
