@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from kubeling.kubelet.cni import CNINetwork
 from kubeling.kubelet.docker import DockerRuntime
 from kubeling.kubelet.images import BUSYBOX_IMAGE
 from kubeling.kubelet.runtime import (
@@ -21,6 +22,7 @@ from kubeling.kubelet.runtime import (
     ImageNotPresent,
     PortMapping,
     Resources,
+    RuntimeFailure,
     SandboxConfig,
     SecurityContext,
 )
@@ -405,3 +407,26 @@ async def test_attach_and_tty_exec_with_resize(docker_runtime: DockerRuntime):
     out = b"".join([data async for _, data in stream.output()])
     assert out.strip() == b"30 100" and await stream.wait() == 0
     await stream.close()
+
+
+async def test_network_not_ready_until_the_pod_cidr_is_known(tmp_path: Path, images: dict[str, str]):
+    net = CNINetwork(str(tmp_path / "conf"), "/usr/lib/cni", str(tmp_path / "cache"), network_name="unused")
+    rt = DockerRuntime(
+        net, root_dir=str(tmp_path / "root"), labels={"io.kubeling.test": uuid.uuid4().hex[:12]}
+    )
+    try:
+        status = await rt.status()
+        assert status.runtime_ready and not status.network_ready
+        assert (status.reason, "cni config uninitialized" in status.message) == (
+            "NetworkPluginNotReady",
+            True,
+        )
+        with pytest.raises(RuntimeFailure) as err:
+            await rt.run_sandbox(make_sandbox())
+        assert err.value.reason == "NetworkNotReady"
+        assert (await rt.version())[0] == "docker"
+        await rt.update_pod_cidr("10.244.199.0/24")  # only written: no sandbox, so no bridge is made
+        assert (await rt.status()).network_ready
+        assert (tmp_path / "conf" / "10-kubeling.conflist").exists()
+    finally:
+        rt.close()
