@@ -38,7 +38,7 @@ Obj = dict[str, Any]
 NORMAL, WARNING = "Normal", "Warning"
 MIN_GRACE = 2  # seconds a container always gets to stop (upstream's minimumGracePeriodInSeconds)
 RESYNC = 10.0
-TERMINATION_MESSAGE_LIMIT = 4096
+FALLBACK_LINES, FALLBACK_BYTES = 80, 2048  # upstream's log tail for FallbackToLogsOnError
 
 
 class Recorder(Protocol):
@@ -214,7 +214,7 @@ class PodSyncer:
         target = self.ctx.status_target(pod)
         if target is None:
             return
-        self.read_termination_messages(pod, state)
+        await self.fallback_messages(pod, state)
         spec = pod.get("spec") or {}
         results = self.ctx.probes.results
         view = ProbeView(
@@ -279,9 +279,6 @@ class PodSyncer:
 
     # -- containers ------------------------------------------------------------------------
 
-    def termination_log(self, uid: str, name: str, attempt: int) -> Path:
-        return self.pod_dir(uid) / "containers" / name / str(attempt)
-
     async def start_container(
         self,
         pod: Obj,
@@ -322,10 +319,6 @@ class PodSyncer:
             waiting[name] = (EnvError.reason, str(exc))
             ctx.recorder.event(pod, WARNING, "Failed", f"Error: {exc}")
             return 2.0
-        log_file = self.termination_log(uid, name, attempt)
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        log_file.write_text("")
-        log_file.chmod(0o666)
         try:
             mounts = ctx.volumes.mounts_for(pod, container, dict(env))
         except Exception as exc:  # the volume manager's MountError carries the waiting reason
@@ -333,9 +326,6 @@ class PodSyncer:
             waiting[name] = (reason, str(exc))
             ctx.recorder.event(pod, WARNING, "Failed", f"Error: {exc}")
             return 2.0
-        mounts.append(
-            rt.Mount(str(log_file), container.get("terminationMessagePath") or "/dev/termination-log")
-        )
         config = rt.ContainerConfig(
             name=name,
             image=container.get("image", ""),
@@ -427,19 +417,21 @@ class PodSyncer:
         ctx.recorder.event(pod, NORMAL, "Pulled", f'Successfully pulled image "{image}" in {took:.3f}s')
         return None
 
-    def read_termination_messages(self, pod: Obj, state: PodState) -> None:
-        """Fill exited containers' messages from their termination-log files."""
-        uid = pod["metadata"]["uid"]
+    async def fallback_messages(self, pod: Obj, state: PodState) -> None:
+        """FallbackToLogsOnError: a failed container without a termination message gets its log's tail."""
         spec = pod.get("spec") or {}
         by_name = {c["name"]: c for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])}
         for status in state.containers:
-            if status.state != "exited" or status.name not in by_name:
+            container = by_name.get(status.name) or {}
+            if container.get("terminationMessagePolicy") != "FallbackToLogsOnError":
                 continue
-            path = self.termination_log(uid, status.name, status.attempt)
-            with contextlib.suppress(OSError):
-                text = path.read_bytes()[:TERMINATION_MESSAGE_LIMIT].decode(errors="replace")
-                if text:
-                    status.message = text
+            if status.state != "exited" or status.exit_code == 0 or status.message:
+                continue
+            chunks = []
+            with contextlib.suppress(rt.RuntimeFailure):
+                async for chunk in self.ctx.runtime.logs(status.id, tail_lines=FALLBACK_LINES):
+                    chunks.append(chunk)
+            status.message = b"".join(chunks)[-FALLBACK_BYTES:].decode(errors="replace")
 
     async def kill_container(
         self, pod: Obj | None, status: rt.ContainerStatus, grace: int, why: str = ""

@@ -1,0 +1,410 @@
+"""The kubelet on the real Docker Engine against a real kubeling server (controllers and scheduler on).
+
+One server per module, whose ``--cluster-cidr`` is the session's test pod
+network, so node-ipam hands this kubelet's Node exactly that /24 and the CNI
+bridge of the test network serves it.  Each test runs its own in-process
+Kubelet (admin credentials for now) on the ``docker_runtime`` fixture, which
+removes every container it made; pods left bound to the node are
+force-deleted after each test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import time
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kubeling.api import errors
+from kubeling.api.resources import Registry
+from kubeling.client.kubeconfig import load_config
+from kubeling.client.rest import RESTClient
+from kubeling.kubelet.config import KubeletConfig
+from kubeling.kubelet.images import BUSYBOX_IMAGE
+from kubeling.kubelet.kubelet import LEASES, NODES, PODS, Kubelet
+from kubeling.kubelet.static import MIRROR
+from tests.fixtures.server import KubelingServer
+
+pytestmark = pytest.mark.integration
+
+NODE = f"kubelet-it-{uuid.uuid4().hex[:6]}"
+_REGISTRY = Registry()
+DEPLOYMENTS = _REGISTRY.get("apps", "v1", "deployments")
+NAMESPACES = _REGISTRY.get("", "v1", "namespaces")
+EVENTS = _REGISTRY.get("", "v1", "events")
+
+
+@pytest.fixture(scope="module")
+def kserver(tmp_path_factory: pytest.TempPathFactory, test_network) -> Iterator[KubelingServer]:
+    server = KubelingServer(
+        tmp_path_factory.mktemp("kubelet-server"), extra_args=["--cluster-cidr", test_network.pod_cidr]
+    ).start()
+    yield server
+    server.stop()
+
+
+class Harness:
+    def __init__(self, server: KubelingServer, runtime, tmp_path: Path, test_network) -> None:
+        self.server = server
+        self.runtime = runtime
+        self.tmp_path = tmp_path
+        self.network = test_network
+        self.client = RESTClient(load_config(str(server.kubeconfig)), component="kubelet-test")
+        self.manifests = tmp_path / "manifests"
+        self.manifests.mkdir()
+        self.namespace = f"t{uuid.uuid4().hex[:8]}"
+        self.kubelet: Kubelet | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def config(self) -> KubeletConfig:
+        return KubeletConfig(
+            hostname_override=NODE,
+            root_dir=str(self.tmp_path / "kubelet"),
+            pod_manifest_path=str(self.manifests),
+            cluster_dns=["10.96.0.10"],
+            file_check_frequency=1.0,
+            node_status_update_frequency=1.0,
+        )
+
+    async def start(self) -> Kubelet:
+        kubelet_client = RESTClient(load_config(str(self.server.kubeconfig)), component="kubelet")
+        self.kubelet = Kubelet(self.config(), kubelet_client, self.runtime, relist_period=0.5)
+        self.task = asyncio.create_task(self.kubelet.run())
+        return self.kubelet
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+            assert self.kubelet is not None
+            await self.kubelet.client.close()
+            self.task = None
+
+    async def eventually(self, check, timeout: float = 30.0, what: str = "condition"):
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            if self.task is not None and self.task.done():
+                self.task.result()  # a crashed kubelet fails the test with its own error
+            with contextlib.suppress(errors.StatusError):
+                last = await check()
+                if last:
+                    return last
+            assert time.monotonic() < deadline, f"{what} not met in {timeout}s (last: {last!r})"
+            await asyncio.sleep(0.25)
+
+    async def create_pod(self, name: str, spec: dict, **meta) -> dict:
+        body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, **meta}, "spec": spec}
+        return await self.client.create(PODS, body, namespace=self.namespace)
+
+    async def pod(self, name: str) -> dict:
+        return await self.client.get(PODS, namespace=self.namespace, name=name)
+
+    async def pod_when(self, name: str, predicate, timeout: float = 30.0, what: str = "") -> dict:
+        async def check():
+            pod = await self.pod(name)
+            return pod if predicate(pod) else None
+
+        return await self.eventually(check, timeout, what or f"pod {name}")
+
+    async def cleanup(self) -> None:
+        for pod in (await self.client.list(PODS, namespace=self.namespace)).get("items", []):
+            print(
+                "pod", pod["metadata"]["name"], yaml.safe_dump(pod.get("status"))
+            )  # shown when a test fails
+        for event in (await self.client.list(EVENTS, namespace=self.namespace)).get("items", []):
+            print("event", event["involvedObject"]["name"], event["reason"], event["message"])
+        with contextlib.suppress(errors.StatusError):
+            for deployment in (await self.client.list(DEPLOYMENTS, namespace=self.namespace)).get(
+                "items", []
+            ):
+                await self.client.delete(
+                    DEPLOYMENTS,
+                    namespace=self.namespace,
+                    name=deployment["metadata"]["name"],
+                    propagation_policy="Orphan",
+                )
+        for _ in range(3):  # a ReplicaSet may still add a pod while its Deployment goes
+            pods = (await self.client.list(PODS, field_selector=f"spec.nodeName={NODE}")).get("items", [])
+            for pod in pods:
+                with contextlib.suppress(errors.StatusError):
+                    meta = pod["metadata"]
+                    await self.client.delete(
+                        PODS, namespace=meta["namespace"], name=meta["name"], grace_period_seconds=0
+                    )
+            if not pods:
+                break
+            await asyncio.sleep(0.5)
+
+
+def ready(pod: dict) -> bool:
+    return any(
+        c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", [])
+    )
+
+
+def phase(pod: dict) -> str:
+    return pod.get("status", {}).get("phase", "")
+
+
+def container_status(pod: dict, name: str = "c", init: bool = False) -> dict:
+    key = "initContainerStatuses" if init else "containerStatuses"
+    return next((s for s in pod.get("status", {}).get(key, []) if s["name"] == name), {})
+
+
+@pytest.fixture
+async def harness(kserver, docker_runtime, tmp_path, test_network, images) -> AsyncIterator[Harness]:
+    h = Harness(kserver, docker_runtime, tmp_path, test_network)
+    await h.client.create(
+        NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": h.namespace}}
+    )
+    await h.start()
+    try:
+        yield h
+    finally:
+        await h.cleanup()
+        await h.stop()
+        await h.client.close()
+        # Pods keep running across a kubelet stop; their volumes (tmpfs mounts) go with the test.
+        assert h.kubelet is not None
+        for pod_dir in (tmp_path / "kubelet" / "pods").glob("*"):
+            await h.kubelet.syncer.ctx.volumes.teardown(pod_dir.name)
+
+
+HTTPD = {"name": "c", "image": BUSYBOX_IMAGE, "command": ["httpd", "-f", "-p", "8080", "-h", "/etc"]}
+
+
+async def test_node_and_deployment_run_with_pod_ips(harness: Harness) -> None:
+    h = harness
+
+    async def node_ready():
+        node = await h.client.get(NODES, name=NODE)
+        conditions = {c["type"]: c for c in node.get("status", {}).get("conditions", [])}
+        return node if conditions.get("Ready", {}).get("status") == "True" else None
+
+    node = await h.eventually(node_ready, what="Node Ready")
+    assert node["spec"]["podCIDR"] == h.network.pod_cidr
+    labels = node["metadata"]["labels"]
+    assert labels["kubernetes.io/hostname"] == NODE and labels["kubernetes.io/os"] == "linux"
+    info = node["status"]["nodeInfo"]
+    assert info["containerRuntimeVersion"].startswith("docker://20.")
+    assert info["kubeletVersion"].startswith("v1.37.0-kubeling.")
+    assert int(node["status"]["capacity"]["pods"]) == 110
+    assert any(BUSYBOX_IMAGE in image["names"] for image in node["status"]["images"])
+    lease = await h.client.get(LEASES, namespace="kube-node-lease", name=NODE)
+    assert lease["spec"]["holderIdentity"] == NODE
+
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 2,
+                    "containers": [
+                        {
+                            **HTTPD,
+                            "readinessProbe": {
+                                "httpGet": {"path": "/hostname", "port": 8080},
+                                "periodSeconds": 1,
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+    await h.client.create(DEPLOYMENTS, deployment, namespace=h.namespace)
+
+    async def running_pods():
+        pods = (await h.client.list(PODS, namespace=h.namespace, label_selector="app=web"))["items"]
+        good = [p for p in pods if phase(p) == "Running" and ready(p)]
+        return good if len(good) == 2 else None
+
+    pods = await h.eventually(running_pods, timeout=45, what="2 Running, Ready web pods")
+    network = ipaddress.ip_network(h.network.pod_cidr)
+    for pod in pods:
+        ip = pod["status"]["podIP"]
+        assert ipaddress.ip_address(ip) in network
+        assert pod["status"]["hostIP"] and pod["status"]["qosClass"] == "BestEffort"
+        status = container_status(pod)
+        assert status["containerID"].startswith("docker://") and status["ready"] and status["started"]
+        # The node reaches the pod on its own bridge; httpd serves the pod's /etc/hostname.
+        with urllib.request.urlopen(f"http://{ip}:8080/hostname", timeout=5) as response:
+            assert response.read().decode().strip() == pod["metadata"]["name"]
+        hosts = (Path(h.kubelet.root_dir) / "pods" / pod["metadata"]["uid"] / "etc-hosts").read_text()
+        assert f"{ip}\t{pod['metadata']['name']}" in hosts
+
+    # A graceful delete ends with the kubelet removing the pod object once its containers stopped.
+    victim = pods[0]["metadata"]
+    await h.client.delete(PODS, namespace=h.namespace, name=victim["name"])
+
+    async def gone():
+        try:
+            await h.pod(victim["name"])
+        except errors.StatusError as exc:
+            return exc.code == 404
+        return False
+
+    await h.eventually(gone, timeout=20, what="deleted pod gone")
+    left = [
+        c for c in await h.runtime.list_containers() if c.labels.get("io.kubernetes.pod.uid") == victim["uid"]
+    ]
+    assert all(c.state != "running" for c in left)
+
+
+async def test_liveness_failure_restarts_and_readiness_flips(harness: Harness) -> None:
+    h = harness
+    await h.create_pod(
+        "live",
+        {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {
+                    "name": "c",
+                    "image": BUSYBOX_IMAGE,
+                    "command": ["sleep", "600"],
+                    "livenessProbe": {
+                        "exec": {"command": ["false"]},
+                        "periodSeconds": 1,
+                        "failureThreshold": 1,
+                    },
+                }
+            ],
+        },
+    )
+    await h.create_pod(
+        "ready",
+        {
+            "containers": [
+                {
+                    "name": "c",
+                    "image": BUSYBOX_IMAGE,
+                    "command": ["sh", "-c", "touch /tmp/ready; sleep 3; rm /tmp/ready; sleep 600"],
+                    "readinessProbe": {"exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1},
+                }
+            ],
+        },
+    )
+    await h.pod_when("ready", ready, what="ready pod Ready")
+    became_unready = await h.pod_when(
+        "ready", lambda p: phase(p) == "Running" and not ready(p), what="Ready False"
+    )
+    assert container_status(became_unready)["ready"] is False
+    restarted = await h.pod_when(
+        "live", lambda p: container_status(p).get("restartCount", 0) >= 1, what="restart"
+    )
+    last = container_status(restarted)["lastState"]["terminated"]
+    assert last["exitCode"] == 137 or last["reason"] in ("Error", "Completed")
+
+    async def unhealthy_event():
+        events = (await h.client.list(EVENTS, namespace=h.namespace))["items"]
+        return [e for e in events if e["reason"] == "Unhealthy" and e["involvedObject"]["name"] == "live"]
+
+    (event, *_) = await h.eventually(unhealthy_event, what="Unhealthy event")
+    assert event["message"].startswith("Liveness probe failed")
+
+
+async def test_init_containers_exit_codes_and_termination_message(harness: Harness) -> None:
+    h = harness
+    await h.create_pod(
+        "job",
+        {
+            "restartPolicy": "Never",
+            "volumes": [{"name": "work", "emptyDir": {}}],
+            "initContainers": [
+                {"name": "first", "image": BUSYBOX_IMAGE, "command": ["sh", "-c", "echo first >> /work/o"],
+                 "volumeMounts": [{"name": "work", "mountPath": "/work"}]},
+                {"name": "second", "image": BUSYBOX_IMAGE, "command": ["sh", "-c", "echo second >> /work/o"],
+                 "volumeMounts": [{"name": "work", "mountPath": "/work"}]},
+            ],
+            "containers": [
+                {"name": "c", "image": BUSYBOX_IMAGE,
+                 "command": ["sh", "-c", "tr '\\n' , < /work/o > /dev/termination-log; exit 3"],
+                 "volumeMounts": [{"name": "work", "mountPath": "/work"}]},
+            ],
+        },
+    )  # fmt: skip
+    pod = await h.pod_when("job", lambda p: phase(p) == "Failed", what="pod Failed")
+    terminated = container_status(pod)["state"]["terminated"]
+    assert (terminated["exitCode"], terminated["reason"]) == (3, "Error")
+    assert terminated["message"] == "first,second,"
+    for name in ("first", "second"):
+        init = container_status(pod, name, init=True)["state"]["terminated"]
+        assert (init["exitCode"], init["reason"]) == (0, "Completed")
+    conditions = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
+    assert conditions["Initialized"] == "True" and conditions["Ready"] == "False"
+
+
+async def test_static_pod_runs_mirrors_and_stops(harness: Harness) -> None:
+    h = harness
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "static-web", "namespace": h.namespace},
+        "spec": {"terminationGracePeriodSeconds": 1, "containers": [{**HTTPD}]},
+    }
+    (h.manifests / "web.yaml").write_text(yaml.safe_dump(manifest))
+    name = f"static-web-{NODE}"
+    mirror = await h.pod_when(name, lambda p: phase(p) == "Running" and ready(p), what="mirror pod Running")
+    annotations = mirror["metadata"]["annotations"]
+    assert annotations["kubernetes.io/config.source"] == "file" and annotations[MIRROR]
+    assert mirror["metadata"]["ownerReferences"][0]["kind"] == "Node"
+    assert ipaddress.ip_address(mirror["status"]["podIP"]) in ipaddress.ip_network(h.network.pod_cidr)
+    uid = annotations[MIRROR]
+
+    async def running(uid: str) -> bool:
+        return any(
+            c.labels.get("io.kubernetes.pod.uid") == uid and c.state == "running"
+            for c in await h.runtime.list_containers()
+        )
+
+    assert await running(uid)
+    (h.manifests / "web.yaml").unlink()
+
+    async def mirror_gone():
+        try:
+            await h.pod(name)
+        except errors.StatusError as exc:
+            return exc.code == 404
+        return False
+
+    await h.eventually(mirror_gone, timeout=20, what="mirror pod deleted")
+    await h.eventually(lambda: _not(running(uid)), timeout=20, what="static pod stopped")
+
+
+async def _not(awaitable) -> bool:
+    return not await awaitable
+
+
+async def test_kubelet_restart_keeps_running_containers(harness: Harness) -> None:
+    h = harness
+    await h.create_pod(
+        "keep", {"containers": [{"name": "c", "image": BUSYBOX_IMAGE, "command": ["sleep", "600"]}]}
+    )
+    before = await h.pod_when("keep", lambda p: phase(p) == "Running", what="pod Running")
+    container_id = container_status(before)["containerID"]
+    await h.stop()
+    await h.start()
+    await asyncio.sleep(3)  # relists and syncs happen meanwhile
+    after = await h.pod_when("keep", lambda p: phase(p) == "Running", what="pod still Running")
+    status = container_status(after)
+    assert (status["containerID"], status["restartCount"]) == (container_id, 0)
+    running = [c for c in await h.runtime.list_containers() if c.state == "running" and c.name == "c"]
+    assert [
+        f"docker://{c.id}"
+        for c in running
+        if c.labels.get("io.kubernetes.pod.uid") == before["metadata"]["uid"]
+    ] == [container_id]
