@@ -129,13 +129,23 @@ class Authenticator:
             raise errors.unauthorized() from None
         return User(name, groups=groups)
 
-    def authenticate_token(self, token: str) -> User:
-        """The user a bearer token stands for; 401 when it stands for nobody."""
+    def api_audiences(self) -> list[str]:
+        """The audiences the apiserver accepts tokens for (``--api-audiences``, else its issuer)."""
+        return list(self._service_accounts.api_audiences) if self._service_accounts is not None else []
+
+    def authenticate_token(self, token: str, audiences: list[str] | None = None) -> User:
+        """The user a bearer token stands for; 401 when it stands for nobody.
+
+        ``audiences`` (a TokenReview's) narrow which ServiceAccount tokens count;
+        static tokens are good for the apiserver's own audiences only.
+        """
         user = self._tokens.get(token)
         if user is not None:
+            if audiences and not set(audiences) & set(self.api_audiences()):
+                raise errors.unauthorized()
             return _authenticated(user)
         if self._service_accounts is not None and self._lookup is not None:
-            found = self._service_accounts.authenticate(token, self._lookup)
+            found = self._service_accounts.authenticate(token, self._lookup, audiences)
             if found is not None:
                 name, uid, groups, extra = found
                 return _authenticated(User(name, uid, groups, extra))

@@ -109,8 +109,11 @@ def _token_review(server: APIServer, spec: dict[str, Any]) -> dict[str, Any]:
             "",
             [errors.Cause("FieldValueRequired", "Required value: token must be set", "spec.token")],
         )
+    requested = [a for a in spec.get("audiences") or [] if isinstance(a, str)]
     try:
-        user = server.authenticator.authenticate_token(token)
+        user = server.authenticator.authenticate_token(token, requested or None)
     except errors.StatusError:
         return {"authenticated": False, "error": "invalid bearer token"}
-    return {"authenticated": True, "user": _user_info(user), "audiences": list(spec.get("audiences") or [])}
+    # Upstream answers with the audiences the token is good for among those asked about.
+    audiences = requested or list(server.authenticator.api_audiences())
+    return {"authenticated": True, "user": _user_info(user), "audiences": audiences}

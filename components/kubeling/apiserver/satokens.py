@@ -103,9 +103,13 @@ class ServiceAccountTokens:
     # -- authenticating ----------------------------------------------------------
 
     def authenticate(
-        self, token: str, lookup: Lookup
+        self, token: str, lookup: Lookup, audiences: list[str] | None = None
     ) -> tuple[str, str, tuple[str, ...], dict[str, list[str]]] | None:
-        """(user, uid, groups, extra) for a valid ServiceAccount token; None when it is not one of ours."""
+        """(user, uid, groups, extra) for a valid ServiceAccount token; None when it is not one of ours.
+
+        ``audiences`` are the ones a TokenReview asks about (default: the
+        apiserver's own); the token must be meant for one of them.
+        """
         try:
             claims = jwt.verify(token, self.verify_keys)
         except jwt.InvalidToken:
@@ -119,9 +123,9 @@ class ServiceAccountTokens:
             raise errors.unauthorized("Unauthorized")
         if isinstance(claims.get("nbf"), int | float) and claims["nbf"] > now + 60:
             raise errors.unauthorized("Unauthorized")
-        audiences = claims.get("aud")
-        audiences = [audiences] if isinstance(audiences, str) else audiences or []
-        if not set(audiences) & set(self.api_audiences):
+        meant_for = claims.get("aud")
+        meant_for = [meant_for] if isinstance(meant_for, str) else meant_for or []
+        if not set(meant_for) & set(audiences or self.api_audiences):
             raise errors.unauthorized("Unauthorized")
         private = claims.get("kubernetes.io")
         if not isinstance(private, dict):

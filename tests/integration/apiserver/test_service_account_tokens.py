@@ -116,3 +116,32 @@ def test_token_review_tells_whose_token_it_is(server):
         )[1]
     )
     assert result["status"]["authenticated"] is False
+
+
+def test_token_review_checks_the_audiences_asked_about(server):
+    kubectl(server, "create", "namespace", "sa-audience")
+    kubectl(server, "create", "serviceaccount", "metrics", "-n", "sa-audience")
+    token = kubectl(
+        server, "create", "token", "metrics", "-n", "sa-audience", "--audience=https://metrics.example"
+    ).stdout.strip()
+
+    def review(audiences: list[str] | None) -> dict:
+        spec: dict = {"token": token}
+        if audiences is not None:
+            spec["audiences"] = audiences
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec}
+        status, answer = server.request(
+            "POST",
+            "/apis/authentication.k8s.io/v1/tokenreviews",
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json"},
+        )
+        assert status == 201
+        return json.loads(answer)["status"]
+
+    meant = review(["https://metrics.example"])
+    assert meant["authenticated"] is True and meant["audiences"] == ["https://metrics.example"]
+    assert meant["user"]["username"] == "system:serviceaccount:sa-audience:metrics"
+    # Not for the apiserver itself, nor for another audience.
+    assert review(None)["authenticated"] is False
+    assert review(["https://other.example"])["authenticated"] is False
