@@ -119,7 +119,15 @@ class GarbageCollector(Controller):
     # -- discovery and monitors -----------------------------------------------------
 
     async def run(self) -> None:
-        await self.sync_monitors()
+        delay = 1.0
+        while True:  # the first discovery must succeed before anything can be collected
+            try:
+                await self.sync_monitors()
+                break
+            except (StatusError, OSError) as exc:
+                log.warning("garbage collector: discovery failed (%s); retrying in %.0fs", exc, delay)
+                await self.clock.sleep(delay)
+                delay = min(delay * 2, 30.0)
         rediscovery = asyncio.create_task(self._rediscover(), name="gc-rediscovery")
         try:
             await super().run()
