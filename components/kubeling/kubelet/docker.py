@@ -80,7 +80,9 @@ LOG_PATH = "io.kubeling.container.log-path"
 TERMINATION_LOG = "io.kubeling.container.termination-log"
 ANNOTATION_PREFIX = "annotation."  # annotations ride as labels, as dockershim kept them
 TERMINATION_MESSAGE_LIMIT = 4096  # bytes, as upstream reads at most
-
+# Where --privileged can't start: every capability the host itself holds, no seccomp/AppArmor
+# confinement, writable /proc and /sys paths, all devices allowed (the lab-node flag set in NOTES).
+APPROX_PRIVILEGED_OPTS = ("seccomp=unconfined", "apparmor=unconfined")
 
 _TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
 
@@ -142,6 +144,25 @@ def working_set(memory: dict[str, Any]) -> int:
     return max(usage - inactive, 0)
 
 
+# Linux capabilities by bit number (capability.h), in the engine's spelling.
+CAPABILITIES = (  # noqa: SIM905 - one name per bit, in order
+    "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP LINUX_IMMUTABLE "
+    "NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO "
+    "SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME "
+    "SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG "
+    "WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE"
+).split()
+
+
+def missing_host_caps(status: str | None = None) -> list[str]:
+    """Capabilities absent from this process's bounding set (``CapBnd`` in /proc/self/status)."""
+    if status is None:
+        with open("/proc/self/status") as f:
+            status = f.read()
+    bound = next((int(line.split()[1], 16) for line in status.splitlines() if line.startswith("CapBnd:")), -1)
+    return [name for bit, name in enumerate(CAPABILITIES) if not bound >> bit & 1]
+
+
 def _default_socket() -> str:
     host = os.environ.get("DOCKER_HOST", "")
     return host.removeprefix("unix://") if host.startswith("unix://") else "/var/run/docker.sock"
@@ -183,6 +204,7 @@ class DockerRuntime:
         # the event loop's default executor, which every other component shares.
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker-runtime")
         self._status_cache: dict[str, tuple[str, ContainerStatus]] = {}
+        self._privileged: bool | None = None
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -424,6 +446,10 @@ class DockerRuntime:
             binds.append(f"{termination_log}:{config.termination_message_path}:rw")
         res, sec = config.resources, config.security
         security_opt = ["no-new-privileges"] if sec.allow_privilege_escalation is False else None
+        privileged = sec.privileged and await self._privileged_supported()
+        cap_add, cap_drop = sec.capabilities_add, sec.capabilities_drop
+        if sec.privileged and not privileged:  # the engine can't grant every capability here
+            cap_add, cap_drop, security_opt = ["ALL"], missing_host_caps(), list(APPROX_PRIVILEGED_OPTS)
         host_config = self.api.create_host_config(
             binds=binds or None,
             network_mode=f"container:{sandbox_id}",
@@ -434,15 +460,18 @@ class DockerRuntime:
             mem_limit=res.memory_limit or None,
             memswap_limit=res.memory_limit or None,  # no swap beyond the limit, as upstream
             oom_score_adj=res.oom_score_adj or None,
-            privileged=sec.privileged,
+            privileged=privileged,
+            device_cgroup_rules=["a *:* rwm"] if sec.privileged and not privileged else None,
             read_only=sec.read_only_root_filesystem,
-            cap_add=sec.capabilities_add or None,
-            cap_drop=sec.capabilities_drop or None,
+            cap_add=cap_add or None,
+            cap_drop=cap_drop or None,
             group_add=[str(g) for g in sec.supplemental_groups] or None,
             security_opt=security_opt,
             cgroup_parent=sandbox.cgroup_parent or self.cgroup_parent or None,
             log_config=self._log_config,
         )
+        if sec.privileged and not privileged:
+            host_config["MaskedPaths"], host_config["ReadonlyPaths"] = [], []  # systempaths=unconfined
         labels = {
             **config.labels,
             **{ANNOTATION_PREFIX + k: v for k, v in config.annotations.items()},
@@ -477,6 +506,32 @@ class DockerRuntime:
             host_config=host_config,
         )
         return str(created["Id"])
+
+    async def _privileged_supported(self) -> bool:
+        """Whether ``--privileged`` starts here (it fails where the host itself lacks a capability,
+        e.g. CAP_SYS_RESOURCE in some VMs); probed once with a throwaway pause container."""
+        if self._privileged is None:
+            probe = ""
+            try:
+                host_config = self.api.create_host_config(privileged=True, network_mode="none")
+                probe = (
+                    await self._call(
+                        self.api.create_container,
+                        self.pause_image,
+                        labels={**self.labels, "io.kubeling.probe": "privileged"},
+                        host_config=host_config,
+                    )
+                )["Id"]
+                await self._call(self.api.start, probe)
+                self._privileged = True
+            except RuntimeFailure as exc:
+                log.warning("privileged containers are approximated on this host: %s", exc)
+                self._privileged = False
+            finally:
+                if probe:
+                    with contextlib.suppress(RuntimeFailure):
+                        await self._call(self.api.remove_container, probe, force=True)
+        return self._privileged
 
     async def start_container(self, container_id: str) -> None:
         try:

@@ -430,3 +430,16 @@ async def test_network_not_ready_until_the_pod_cidr_is_known(tmp_path: Path, ima
         assert (tmp_path / "conf" / "10-kubeling.conflist").exists()
     finally:
         rt.close()
+
+
+async def test_privileged_container_holds_every_capability_the_host_has(docker_runtime: DockerRuntime):
+    from kubeling.kubelet.docker import CAPABILITIES, missing_host_caps
+
+    _, _, cid = await run_pod(docker_runtime, ["sleep", "60"], security=SecurityContext(privileged=True))
+    caps = (await docker_runtime.exec_sync(cid, ["grep", "CapEff", "/proc/self/status"], 5)).stdout.decode()
+    effective = int(caps.split()[1], 16)
+    missing = set(missing_host_caps())
+    for bit, name in enumerate(CAPABILITIES[:38]):  # the ones every engine of ours knows
+        assert bool(effective >> bit & 1) == (name not in missing), name
+    mounted = await docker_runtime.exec_sync(cid, ["sh", "-c", "mkdir -p /m && mount -t tmpfs none /m"], 5)
+    assert mounted.exit_code == 0, mounted

@@ -100,3 +100,10 @@ def test_demuxer_reassembles_split_frames() -> None:
         got += demux.feed(data[i : i + 5])
     assert got == [(1, b"hello "), (2, b"oops"), (1, b"world")]
     assert demux.feed(b"") == []
+
+
+def test_missing_host_caps_reads_the_bounding_set() -> None:
+    all_but_sys_resource = ((1 << 41) - 1) & ~(1 << 24)
+    assert kdocker.missing_host_caps(f"Name:\tx\nCapBnd:\t{all_but_sys_resource:016x}\n") == ["SYS_RESOURCE"]
+    assert kdocker.missing_host_caps(f"CapBnd:\t{(1 << 41) - 1:016x}\n") == []
+    assert kdocker.CAPABILITIES[12] == "NET_ADMIN" and kdocker.CAPABILITIES[21] == "SYS_ADMIN"
