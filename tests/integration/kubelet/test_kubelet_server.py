@@ -53,6 +53,7 @@ pytestmark = pytest.mark.integration
 NODE = "kubelet-server-test"
 POD = "web"
 RESTARTED = "restarted"
+INTERACTIVE = "interactive"
 PAGE = "hello from the pod\n"
 # The "container": an httpd on the pod's port 8080, and a line every 0.2 s on stdout.
 WEB = (
@@ -157,7 +158,12 @@ def env(tmp_path_factory: pytest.TempPathFactory, test_network: PodNetwork) -> I
             ),
             timeout=60,
         )
-        for name in (POD, RESTARTED):
+        # A pod whose container reads its stdin, for attach -i.
+        manifest = _pod_manifest(INTERACTIVE)
+        manifest["spec"]["containers"][0]["stdin"] = True
+        script = 'while read line; do echo "got $line"; done'
+        env.run(_run_pod(runtime, _create(server, manifest), [["sh", "-c", script]], stdin=True), timeout=60)
+        for name in (POD, RESTARTED, INTERACTIVE):
             _mark_running(server, name)
         yield env
     finally:
@@ -171,13 +177,17 @@ def env(tmp_path_factory: pytest.TempPathFactory, test_network: PodNetwork) -> I
         server.stop()
 
 
-async def _run_pod(runtime: DockerRuntime, pod: dict[str, Any], attempts: list[list[str]]) -> None:
+async def _run_pod(
+    runtime: DockerRuntime, pod: dict[str, Any], attempts: list[list[str]], *, stdin: bool = False
+) -> None:
     """The pod's sandbox, then one "main" container per attempt; all but the last run to their end."""
     meta = pod["metadata"]
     sandbox = SandboxConfig(pod_uid=meta["uid"], name=meta["name"], namespace=meta["namespace"])
     sid = await runtime.run_sandbox(sandbox)
     for attempt, command in enumerate(attempts):
-        config = ContainerConfig(name="main", image=BUSYBOX_IMAGE, command=command, attempt=attempt)
+        config = ContainerConfig(
+            name="main", image=BUSYBOX_IMAGE, command=command, attempt=attempt, stdin=stdin
+        )
         cid = await runtime.create_container(sid, config, sandbox)
         await runtime.start_container(cid)
         if attempt < len(attempts) - 1:
@@ -367,6 +377,40 @@ def test_attach_streams_the_containers_output(env: Env) -> None:
     assert len(lines) == 2 and all(line.startswith("line ") for line in lines)
 
 
+def test_attach_with_stdin(env: Env) -> None:
+    process = subprocess.Popen(
+        [kubectl_path(), "attach", "-i", INTERACTIVE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.PIPE,
+        text=True,
+        env=kubectl_env(env.server),
+    )
+    try:
+        assert process.stdin is not None
+        lines: list[str] = []
+        for word in ("hello", "again"):  # the session may still be starting when the first line goes
+            process.stdin.write(f"{word}\n")
+            process.stdin.flush()
+            lines += _read_lines(process, 1, timeout=10)
+    finally:
+        _stop(process)
+    assert "got again\n" in lines
+
+
+def test_logs_timestamps_and_since(env: Env) -> None:
+    stamped = kubectl(env.server, "logs", POD, "--timestamps", "--tail=2").stdout.splitlines()
+    assert len(stamped) == 2
+    for line in stamped:
+        moment, _, text = line.partition(" ")
+        assert moment[:4].isdigit() and moment[10] == "T" and moment.endswith("Z"), line
+        assert text.startswith("line ")
+    everything = kubectl(env.server, "logs", POD).stdout.splitlines()
+    recent = kubectl(env.server, "logs", POD, "--since=1s").stdout.splitlines()
+    assert 0 < len(recent) < len(everything)
+    assert recent == everything[len(everything) - len(recent) :] or recent[-1] != everything[0]
+
+
 # -- the kubelet's own endpoints ----------------------------------------------------------------
 
 
@@ -374,7 +418,7 @@ def test_nodes_proxy_reaches_pods_stats_and_metrics(env: Env) -> None:
     pods = json.loads(kubectl(env.server, "get", "--raw", f"/api/v1/nodes/{NODE}/proxy/pods").stdout)
     assert pods["kind"] == "PodList"
     names = sorted((p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods["items"])
-    assert names == [("default", RESTARTED), ("default", POD)]
+    assert names == [("default", INTERACTIVE), ("default", RESTARTED), ("default", POD)]
     restarted = next(p for p in pods["items"] if p["metadata"]["name"] == RESTARTED)
     assert restarted["status"]["containerStatuses"][0]["restartCount"] == 1
     summary = json.loads(
@@ -386,7 +430,7 @@ def test_nodes_proxy_reaches_pods_stats_and_metrics(env: Env) -> None:
     assert pod["containers"][0]["name"] == "main"
     assert pod["containers"][0]["memory"]["workingSetBytes"] > 0
     metrics = kubectl(env.server, "get", "--raw", f"/api/v1/nodes/{NODE}/proxy/metrics").stdout
-    assert "kubelet_running_pods 2" in metrics
+    assert "kubelet_running_pods 3" in metrics
 
 
 def test_kubelet_authenticates_and_authorizes(env: Env) -> None:
@@ -554,6 +598,17 @@ def test_exec_with_a_tty_gets_the_terminal_size(env: Env) -> None:
     assert code == 4
 
 
+def _connect_when_listening(port: int, timeout: float = 10) -> socket.socket:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=10)
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def test_port_forward_moves_megabytes_both_ways(env: Env) -> None:
     """More than SPDY's initial 64 KiB window each way, on two ports of one forward."""
     blob = os.urandom(3 * 1024 * 1024 + 17)
@@ -568,24 +623,22 @@ def test_port_forward_moves_megabytes_both_ways(env: Env) -> None:
     )
     down_port, up_port = free_port(), free_port()
     process = _popen(env.server, "port-forward", f"pod/{POD}", f"{down_port}:8080", f"{up_port}:9000")
+    want = hashlib.md5(blob).hexdigest()
+    uploaded = ""
     try:
         assert "Forwarding from" in "".join(_read_lines(process, 1))
-        with socket.create_connection(("127.0.0.1", up_port), timeout=10) as upload:
+        with _connect_when_listening(up_port) as upload:  # kubectl opens its ports one after another
             upload.sendall(blob)
         with urllib.request.urlopen(f"http://127.0.0.1:{down_port}/big", timeout=20) as response:
             downloaded = response.read()
+        # The upload is only in kubectl's hands when sendall returns: wait for it before stopping kubectl.
+        deadline = time.monotonic() + 20
+        while uploaded != want and time.monotonic() < deadline:
+            time.sleep(0.2)
+            uploaded = kubectl(env.server, "exec", POD, "--", "sh", "-c", "md5sum < /tmp/upload").stdout[:32]
     finally:
         _stop(process)
     remote = kubectl(env.server, "exec", POD, "--", "md5sum", "/www/big").stdout.split()[0]
     assert len(downloaded) == 2_500_000
     assert hashlib.md5(downloaded).hexdigest() == remote
-    deadline = time.monotonic() + 10
-    uploaded = ""
-    while time.monotonic() < deadline:
-        uploaded = kubectl(env.server, "exec", POD, "--", "sh", "-c", "md5sum < /tmp/upload").stdout.split()[
-            0
-        ]
-        if uploaded == hashlib.md5(blob).hexdigest():
-            break
-        time.sleep(0.2)
-    assert uploaded == hashlib.md5(blob).hexdigest()
+    assert uploaded == want
