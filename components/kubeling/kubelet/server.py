@@ -145,7 +145,10 @@ class KubeletServer:
         return app
 
     async def start(self) -> int:
-        self._runner = web.AppRunner(self.make_app(), access_log=None, handler_cancellation=True)
+        # Open streams (logs -f, exec) are cut after 2 s on stop rather than holding the kubelet for a minute.
+        self._runner = web.AppRunner(
+            self.make_app(), access_log=None, handler_cancellation=True, shutdown_timeout=2.0
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.address, self.port, ssl_context=self.ssl_context())
         await site.start()
