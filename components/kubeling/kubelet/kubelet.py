@@ -53,6 +53,7 @@ SERVICES = _REGISTRY.get("", "v1", "services")
 CONFIGMAPS = _REGISTRY.get("", "v1", "configmaps")
 SECRETS = _REGISTRY.get("", "v1", "secrets")
 RELIST_PERIOD = 1.0
+NETWORK_CLEANUP_PERIOD = 60.0
 
 
 def _by_uid(obj: Obj) -> list[str]:
@@ -195,9 +196,15 @@ class Kubelet:
         self.workers.update(pod["metadata"]["uid"])
 
     async def _relist_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_cleanup = 0.0
         while True:
             try:
                 await self.relist()
+                cleanup = getattr(self.runtime, "cleanup_network", None)
+                if cleanup is not None and loop.time() >= next_cleanup:
+                    await cleanup()  # what CNI DEL leaves of sandboxes gone meanwhile
+                    next_cleanup = loop.time() + NETWORK_CLEANUP_PERIOD
             except rt.RuntimeFailure as exc:
                 log.warning("relist failed: %s", exc)
             await asyncio.sleep(self.relist_period)

@@ -206,7 +206,10 @@ def compute_status(
     if host_ip:
         out["hostIP"] = host_ip
         out["hostIPs"] = [{"ip": host_ip}]
-    if sandbox is not None and sandbox.ready:
+    if spec.get("hostNetwork") and host_ip:
+        out["podIP"] = host_ip  # the node's network is the pod's
+        out["podIPs"] = [{"ip": host_ip}]
+    elif sandbox is not None and sandbox.ready:
         ips = sandbox.ips or ([sandbox.ip] if sandbox.ip else [])
         if ips:
             out["podIP"] = ips[0]

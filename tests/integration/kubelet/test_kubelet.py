@@ -247,6 +247,10 @@ async def test_node_and_deployment_run_with_pod_ips(harness: Harness) -> None:
         hosts = (Path(h.kubelet.root_dir) / "pods" / pod["metadata"]["uid"] / "etc-hosts").read_text()
         assert f"{ip}\t{pod['metadata']['name']}" in hosts
 
+    events = (await h.client.list(EVENTS, namespace=h.namespace))["items"]
+    reasons = {e["reason"] for e in events if e["involvedObject"]["name"] == pods[0]["metadata"]["name"]}
+    assert {"Scheduled", "Pulled", "Created", "Started"} <= reasons
+
     # A graceful delete ends with the kubelet removing the pod object once its containers stopped.
     victim = pods[0]["metadata"]
     await h.client.delete(PODS, namespace=h.namespace, name=victim["name"])
@@ -372,6 +376,17 @@ async def test_static_pod_runs_mirrors_and_stops(harness: Harness) -> None:
         )
 
     assert await running(uid)
+    # An edited manifest is a new pod: the old one stops, the mirror is replaced.
+    manifest["spec"]["containers"][0]["env"] = [{"name": "EDITED", "value": "yes"}]
+    (h.manifests / "web.yaml").write_text(yaml.safe_dump(manifest))
+
+    def replaced(pod: dict) -> bool:
+        return pod["metadata"]["annotations"].get(MIRROR) not in (None, uid) and phase(pod) == "Running"
+
+    edited = await h.pod_when(name, replaced, what="mirror of the edited manifest Running")
+    await h.eventually(lambda: _not(running(uid)), timeout=20, what="old static pod stopped")
+    uid = edited["metadata"]["annotations"][MIRROR]
+    assert await running(uid)
     (h.manifests / "web.yaml").unlink()
 
     async def mirror_gone():
@@ -391,20 +406,30 @@ async def _not(awaitable) -> bool:
 
 async def test_kubelet_restart_keeps_running_containers(harness: Harness) -> None:
     h = harness
-    await h.create_pod(
-        "keep", {"containers": [{"name": "c", "image": BUSYBOX_IMAGE, "command": ["sleep", "600"]}]}
-    )
+    sleeper = {"containers": [{"name": "c", "image": BUSYBOX_IMAGE, "command": ["sleep", "600"]}]}
+    await h.create_pod("keep", sleeper)
+    await h.create_pod("host", {**sleeper, "hostNetwork": True})
+    await h.create_pod("orphan", {**sleeper, "terminationGracePeriodSeconds": 1})
     before = await h.pod_when("keep", lambda p: phase(p) == "Running", what="pod Running")
+    host = await h.pod_when("host", lambda p: phase(p) == "Running", what="hostNetwork pod Running")
+    assert host["status"]["podIP"] == host["status"]["hostIP"]
+    orphan = await h.pod_when("orphan", lambda p: phase(p) == "Running", what="orphan Running")
     container_id = container_status(before)["containerID"]
     await h.stop()
+    # While the kubelet is down the orphan's object goes for good: its containers belong to nobody now.
+    await h.client.delete(PODS, namespace=h.namespace, name="orphan", grace_period_seconds=0)
     await h.start()
-    await asyncio.sleep(3)  # relists and syncs happen meanwhile
+
+    async def orphan_removed() -> bool:
+        uid = orphan["metadata"]["uid"]
+        return not [
+            c for c in await h.runtime.list_containers() if c.labels.get("io.kubernetes.pod.uid") == uid
+        ]
+
+    await h.eventually(orphan_removed, timeout=20, what="orphan's containers removed")
     after = await h.pod_when("keep", lambda p: phase(p) == "Running", what="pod still Running")
     status = container_status(after)
     assert (status["containerID"], status["restartCount"]) == (container_id, 0)
-    running = [c for c in await h.runtime.list_containers() if c.state == "running" and c.name == "c"]
-    assert [
-        f"docker://{c.id}"
-        for c in running
-        if c.labels.get("io.kubernetes.pod.uid") == before["metadata"]["uid"]
-    ] == [container_id]
+    uid = before["metadata"]["uid"]
+    running = [c for c in await h.runtime.list_containers() if c.labels.get("io.kubernetes.pod.uid") == uid]
+    assert [(f"docker://{c.id}", c.state) for c in running] == [(container_id, "running")]

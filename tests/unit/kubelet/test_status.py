@@ -135,3 +135,10 @@ async def test_status_manager_patches_only_changes() -> None:
     exited = compute_status(pod, PodState([sandbox()], [container("abc", "c", state="exited")]))
     assert await manager.set_status(pod, exited)
     assert len(client.patches) == 2
+
+
+def test_host_network_pod_ip_is_the_node_ip() -> None:
+    status = compute_status(
+        make_pod(hostNetwork=True), PodState([sandbox(ip="")], [container("abc", "c")]), host_ip="192.0.2.1"
+    )
+    assert status["podIP"] == "192.0.2.1" and status["podIPs"] == [{"ip": "192.0.2.1"}]
