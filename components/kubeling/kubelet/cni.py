@@ -25,8 +25,8 @@ sandboxes that never got their DEL stay on disk; ``portmap``'s shared
 ``CNI-HOSTPORT-*`` chains are never removed.  :meth:`CNINetwork.garbage_collect`
 removes what belongs to container ids that no longer exist (found by the
 ``id: "<container id>"`` comments the plugins put on their iptables rules);
-:meth:`CNINetwork.teardown` removes the bridge and the shared chains once no
-pod uses them.
+:meth:`CNINetwork.teardown` removes the bridge (and, for the node's last
+network, the shared chains once no pod uses them).
 
 Pure parts (config building, result parsing, rule parsing) have no I/O and
 are unit-tested; plugin execution runs under asyncio subprocesses.
@@ -494,10 +494,14 @@ class CNINetwork:
         for argv in forward_rules_to_remove(out.splitlines() if rc == 0 else [], subnets, reserved):
             await iptables("-D", *argv, check=False)
 
-    async def teardown(self, bridge: str | None = None) -> None:
-        """Remove the bridge and, when no pod's hostPort uses them any more, portmap's shared chains."""
+    async def teardown(self, bridge: str | None = None, *, shared: bool = False) -> None:
+        """Remove the bridge; with ``shared``, also portmap's and firewall's host-wide chains when
+        no rule uses them.  Only the node's last network may pass ``shared``: another network's
+        ADD can be between creating those chains and filling them (tests running side by side)."""
         bridge = bridge or self.conflist["plugins"][0].get("bridge", DEFAULT_BRIDGE)
         await _run(["ip", "link", "del", bridge])
+        if not shared:
+            return
         rc, out = await iptables("-t", "nat", "-S", "CNI-HOSTPORT-DNAT", check=False)
         if rc == 0 and not [line for line in out.splitlines() if line.startswith("-A ")]:
             await remove_hostport_chains()

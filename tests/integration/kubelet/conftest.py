@@ -92,6 +92,7 @@ def test_network(tmp_path_factory: pytest.TempPathFactory, images: dict[str, str
     yield net
 
     async def teardown() -> None:
+        # Only what is this network's: other sessions' pods may be using the host-wide chains.
         await cni.garbage_collect(set())
         await cni.teardown(net.bridge)
 
@@ -104,12 +105,18 @@ async def docker_runtime(test_network: PodNetwork, tmp_path: Path) -> AsyncItera
     label = {"io.kubeling.test": uuid.uuid4().hex[:12]}
     runtime = DockerRuntime(test_network.cni(), root_dir=str(tmp_path / "kubelet"), labels=label)
     yield runtime
-    for sandbox in await runtime.list_sandboxes():
-        await runtime.stop_sandbox(sandbox.id)
-        await runtime.remove_sandbox(sandbox.id)
+    try:
+        for sandbox in await runtime.list_sandboxes():
+            await runtime.stop_sandbox(sandbox.id)
+            await runtime.remove_sandbox(sandbox.id)
+    finally:  # whatever went wrong above, no container of the test outlives it
+        await _remove_labelled(runtime, label)
+        runtime.close()
+
+
+async def _remove_labelled(runtime: DockerRuntime, label: dict[str, str]) -> None:
     leftovers = await asyncio.to_thread(
         runtime.api.containers, all=True, filters={"label": [f"{k}={v}" for k, v in label.items()]}
     )
     for c in leftovers:
         await asyncio.to_thread(runtime.api.remove_container, c["Id"], force=True)
-    runtime.close()
