@@ -37,7 +37,7 @@ from kubeling.client.rest import RESTClient
 from kubeling.kubelet import runtime as rt
 from kubeling.kubelet.podsource import PodsSource
 from kubeling.kubelet.serverauth import DelegatedAuth
-from kubeling.kubelet.streaming import channels, portforward, remotecommand, upgrade
+from kubeling.kubelet.streaming import channels, portforward, remotecommand, spdyexec, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,11 @@ def _int(request: web.Request, name: str) -> int | None:
     if parsed < 0:
         raise web.HTTPBadRequest(text=f"{name} must not be negative")
     return parsed
+
+
+def _offered_protocols(request: web.Request) -> list[str]:
+    values = ",".join(request.headers.getall("X-Stream-Protocol-Version", []))
+    return [v.strip() for v in values.split(",") if v.strip()]
 
 
 class _WebSocketBytes:
@@ -273,6 +278,14 @@ class KubeletServer:
         if not (stdin or stdout or stderr):
             raise web.HTTPBadRequest(text="you must specify at least one of stdin, stdout, stderr")
         container_id = await self._container(request)
+
+        async def start() -> rt.Stream:
+            if command is None:
+                return await self.runtime.attach(container_id, tty=tty, stdin=stdin)
+            return await self.runtime.exec(container_id, command, tty=tty, stdin=stdin)
+
+        if request.headers.get("Upgrade", "").lower() == "spdy/3.1":
+            return await self._spdy_remote_command(request, start, command, stdin, stdout, stderr, tty)
         ws = self._websocket(request, channels.PROTOCOLS)
         if ws is None:
             raise web.HTTPBadRequest(
@@ -282,10 +295,7 @@ class KubeletServer:
         await ws.prepare(request)
         request[_ANSWERED] = 101
         try:
-            if command is None:
-                stream = await self.runtime.attach(container_id, tty=tty, stdin=stdin)
-            else:
-                stream = await self.runtime.exec(container_id, command, tty=tty, stdin=stdin)
+            stream = await start()
         except rt.RuntimeFailure as exc:
             await ws.send_bytes(channels.error_frame(channels.error_status(str(exc))))
             await ws.close()
@@ -294,6 +304,35 @@ class KubeletServer:
             ws, stream, stdin=stdin, stdout=stdout, stderr=stderr and not tty, tty=tty, command=command
         )
         return ws
+
+    async def _spdy_remote_command(
+        self,
+        request: web.Request,
+        start: Any,
+        command: list[str] | None,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+        tty: bool,
+    ) -> web.StreamResponse:
+        offered = _offered_protocols(request)
+        protocol = spdyexec.negotiate(offered)
+        if protocol is None:
+            raise web.HTTPForbidden(
+                text=f"unable to upgrade: unable to negotiate protocol: client supports {offered}, "
+                f"server accepts {list(spdyexec.PROTOCOLS)}",
+                headers={"X-Accepted-Stream-Protocol-Versions": ", ".join(spdyexec.PROTOCOLS)},
+            )
+        headers = {"Connection": "Upgrade", "Upgrade": "SPDY/3.1"}
+        if offered:
+            headers["X-Stream-Protocol-Version"] = protocol
+        raw = await upgrade.hijack(request, headers)
+        request[_ANSWERED] = 101
+        session = spdyexec.SpdyRemoteCommand(
+            raw, protocol=protocol, stdin=stdin, stdout=stdout, stderr=stderr, tty=tty, command=command
+        )
+        await session.serve(start)
+        return raw.response
 
     # -- port-forward ---------------------------------------------------------------------
 
@@ -316,9 +355,7 @@ class KubeletServer:
             return ws
         if request.headers.get("Upgrade", "").lower() != "spdy/3.1":
             raise web.HTTPBadRequest(text="port-forward needs Upgrade: SPDY/3.1 or a WebSocket")
-        offered = [
-            v.strip() for v in ",".join(request.headers.getall("X-Stream-Protocol-Version", [])).split(",")
-        ]
+        offered = _offered_protocols(request)
         if portforward.PROTOCOL not in offered:
             raise web.HTTPForbidden(text=f"unable to upgrade: no supported protocol in {offered}")
         conn = raw = await upgrade.hijack(

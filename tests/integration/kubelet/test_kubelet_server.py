@@ -665,3 +665,64 @@ def test_apiserver_verifies_kubelets_with_the_configured_authority(env: Env, tmp
     other_ca, _, _ = ensure_serving_cert(tmp_path, ["127.0.0.1"])
     with pytest.raises(aiohttp.ClientConnectorCertificateError):
         asyncio.run(_fetch_healthz(env.kubelet.port, proxy_with(str(other_ca))))
+
+
+# kubectl's switches back to its SPDY clients (the path older kubectls and client-go SPDY executors take).
+_SPDY_ONLY = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false", "KUBECTL_PORT_FORWARD_WEBSOCKETS": "false"}
+
+
+def _kubectl_spdy(env: Env, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [kubectl_path(), *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env={**kubectl_env(env.server), **_SPDY_ONLY},
+        timeout=60,
+    )
+
+
+def test_exec_over_spdy(env: Env) -> None:
+    before = env.kubelet.requests[("POST", "exec", 101)]
+    result = _kubectl_spdy(
+        env, "exec", "-i", POD, "--", "sh", "-c", "tr a-z A-Z; echo bad >&2; exit 5", input="spdy\n"
+    )
+    assert result.stdout == "SPDY\n"
+    assert "bad" in result.stderr
+    assert result.returncode == 5
+    deadline = time.monotonic() + 10
+    while env.kubelet.requests[("POST", "exec", 101)] == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert env.kubelet.requests[("POST", "exec", 101)] == before + 1  # it really took the SPDY path
+
+
+def test_cp_over_spdy(env: Env, tmp_path: Path) -> None:
+    source = tmp_path / "spdy.txt"
+    source.write_text("tar over SPDY streams\n" * 50)
+    assert _kubectl_spdy(env, "cp", str(source), f"{POD}:/tmp/spdy.txt").returncode == 0
+    back = tmp_path / "back.txt"
+    assert _kubectl_spdy(env, "cp", f"{POD}:/tmp/spdy.txt", str(back)).returncode == 0
+    assert back.read_text() == source.read_text()
+
+
+def test_port_forward_over_spdy(env: Env) -> None:
+    before = env.kubelet.requests[("POST", "portForward", 101)]
+    local = free_port()
+    process = subprocess.Popen(
+        [kubectl_path(), "port-forward", f"pod/{POD}", f"{local}:8080"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env={**kubectl_env(env.server), **_SPDY_ONLY},
+    )
+    try:
+        assert "Forwarding from" in "".join(_read_lines(process, 1))
+        with urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=10) as response:
+            assert response.read().decode() == PAGE
+    finally:
+        _stop(process)
+    deadline = time.monotonic() + 10
+    while env.kubelet.requests[("POST", "portForward", 101)] == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert env.kubelet.requests[("POST", "portForward", 101)] == before + 1  # SPDY upgrade, no WebSocket
