@@ -705,7 +705,8 @@ async def bind_pod(
         return current
 
     # The binding writes spec and status at once, bypassing the spec/status split.
-    await store.guaranteed_update(namespace, name, mutate, ctx)
+    # The scheduler binds pods it just saw being created: start from the cache.
+    await store.guaranteed_update(namespace, name, mutate, ctx, cached_first=True)
     return respond(
         request,
         {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},

@@ -307,37 +307,63 @@ class ResourceStore:
         ctx: WriteContext,
         *,
         create_if_missing: Callable[[], Obj] | None = None,
+        cached_first: bool = False,
     ) -> tuple[Obj, bool]:
         """Read-modify-write with retries on revision races (patch, scale, status).
 
         ``mutate`` gets a private copy of the current object and returns the
         desired one; it may raise a StatusError.  When the object is missing
         and ``create_if_missing`` is given, the mutation of its result is created.
+
+        ``cached_first`` starts from the watch cache's copy instead of a storage
+        read, as upstream's cacher suggests its object to GuaranteedUpdate.  The
+        guarded write still checks the revision against storage; whatever the
+        possibly stale copy leads to (a lost race, an error, a no-op) is decided
+        again on a live read, so the outcome is the same as reading storage first.
         """
+        key = self._key(namespace, name)
+        kv: KeyValue | None = None
+        suggested = self.cache.get(key) if cached_first and not ctx.dry_run else None
         for _ in range(_MAX_RETRIES):
-            kv = await self.storage.get(self._key(namespace, name))
-            if kv is None:
-                if create_if_missing is None:
-                    raise self._not_found(name)
-                desired = mutate(create_if_missing())
+            live = suggested is None
+            if suggested is not None:
+                current = self._served(deep_copy(suggested))
+                revision = int(current["metadata"]["resourceVersion"])
+                suggested = None
+            else:
+                if kv is None:
+                    kv = await self.storage.get(key)
+                if kv is None:
+                    if create_if_missing is None:
+                        raise self._not_found(name)
+                    desired = mutate(create_if_missing())
+                    if isinstance(desired, Awaitable):
+                        desired = await desired
+                    return await self.create(namespace, desired, ctx), True
+                current = self._read(kv)
+                revision = kv.mod_revision
+                kv = None
+            try:
+                desired = mutate(deep_copy(current))
                 if isinstance(desired, Awaitable):
                     desired = await desired
-                return await self.create(namespace, desired, ctx), True
-            current = self._read(kv)
-            desired = mutate(deep_copy(current))
-            if isinstance(desired, Awaitable):
-                desired = await desired
-            desired = self._check_kind(desired)
-            wanted = desired["metadata"].get("resourceVersion")
-            if wanted and wanted != str(kv.mod_revision):
-                raise errors.stale_update(self.resource.group, self.resource.plural, name)
-            try:
-                return await self._write_update(current, desired, kv.mod_revision, ctx), False
-            except _Retry:
+                desired = self._check_kind(desired)
+                wanted = desired["metadata"].get("resourceVersion")
+                if wanted and wanted != str(revision):
+                    raise errors.stale_update(self.resource.group, self.resource.plural, name)
+                return await self._write_update(current, desired, revision, ctx, live=live), False
+            except _Retry as retry:
+                kv = retry.current  # the value that won the race, when storage told us
                 continue
+            except errors.StatusError:
+                if live:
+                    raise
+                continue  # judged on a cached copy: judge again on the stored object
         raise errors.conflict(self.resource.group, self.resource.plural, name, "too many concurrent writes")
 
-    async def _write_update(self, current: Obj, obj: Obj, revision: int, ctx: WriteContext) -> Obj:
+    async def _write_update(
+        self, current: Obj, obj: Obj, revision: int, ctx: WriteContext, *, live: bool = True
+    ) -> Obj:
         metadata = obj["metadata"]
         old_meta = current["metadata"]
         # Fields the server owns: a client can't change them.
@@ -369,6 +395,8 @@ class ResourceStore:
         await self._admit_validate("UPDATE", obj, current, ctx)
         metadata["resourceVersion"] = str(revision)
         if obj == current:
+            if not live:
+                raise _Retry()  # a no-op against a cached copy: check against the stored object
             return current  # a no-op write keeps the resourceVersion, as upstream
         if metadata.get("deletionTimestamp") and not self._still_held(obj):
             return await self._delete_now(current, revision, ctx)
@@ -377,8 +405,8 @@ class ResourceStore:
         key = self._key(metadata.get("namespace", ""), metadata["name"])
         try:
             new_revision = await self.storage.update(key, self._encode(obj), expected_revision=revision)
-        except RevisionMismatchError:
-            raise _Retry() from None
+        except RevisionMismatchError as exc:
+            raise _Retry(exc.current) from None
         except KeyNotFoundError:
             raise self._not_found(metadata["name"]) from None
         metadata["resourceVersion"] = str(new_revision)
@@ -608,6 +636,10 @@ class ResourceStore:
 
 class _Retry(Exception):
     """A guarded write lost a race; the caller re-reads and tries again."""
+
+    def __init__(self, current: KeyValue | None = None) -> None:
+        super().__init__()
+        self.current = current  # the stored value that won, when known (spares a read)
 
 
 def _parse_rv(value: str) -> int:
