@@ -26,11 +26,11 @@ class PodsSource(Protocol):
         ...
 
     async def list_pods(self) -> list[dict[str, Any]]:
-        """v1 Pod objects of what this kubelet runs (as /pods serves them)."""
-        ...
+        """v1 Pod objects of what this kubelet runs (as /pods serves them).
 
-    async def container_ids(self) -> dict[tuple[str, str, str], list[tuple[str, str]]]:
-        """(namespace, pod, pod uid) -> [(container name, container id)] of running containers (for stats)."""
+        /stats/summary and /metrics read them too: ``status.startTime`` and the
+        ``containerStatuses`` (``containerID`` as ``<runtime>://<id>``, ``state.running.startedAt``).
+        """
         ...
 
 
@@ -89,15 +89,6 @@ class RuntimePodsSource:
             pods.append(_pod_object(sandbox, list(latest.values())))
         return pods
 
-    async def container_ids(self) -> dict[tuple[str, str, str], list[tuple[str, str]]]:
-        running = [c for c in await self.runtime.list_containers() if c.state == "running"]
-        out: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
-        for sandbox in await self.runtime.list_sandboxes():
-            if sandbox.ready:
-                key = (sandbox.namespace, sandbox.name, sandbox.pod_uid)
-                out[key] = [(c.name, c.id) for c in running if c.sandbox_id == sandbox.id]
-        return out
-
 
 def _pod_object(sandbox: rt.SandboxStatus, containers: list[rt.ContainerStatus]) -> dict[str, Any]:
     statuses = []
@@ -125,7 +116,12 @@ def _pod_object(sandbox: rt.SandboxStatus, containers: list[rt.ContainerStatus])
         "apiVersion": "v1",
         "metadata": {"name": sandbox.name, "namespace": sandbox.namespace, "uid": sandbox.pod_uid},
         "spec": {"containers": [{"name": c.name, "image": c.image} for c in containers]},
-        "status": {"phase": "Running", "podIP": sandbox.ip, "containerStatuses": statuses},
+        "status": {
+            "phase": "Running",
+            "podIP": sandbox.ip,
+            "startTime": _rfc3339(sandbox.created_at),
+            "containerStatuses": statuses,
+        },
     }
 
 

@@ -12,6 +12,7 @@ import datetime
 import os
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kubeling.kubelet import runtime as rt
@@ -60,22 +61,48 @@ def _memory(stats: rt.ContainerStats | None, now: str) -> dict[str, Any]:
     return {"time": now, "usageBytes": usage, "workingSetBytes": working_set, "rssBytes": working_set}
 
 
+@dataclass
+class _RunningContainer:
+    name: str
+    id: str
+    started: str
+
+
+def running_containers(pod: dict[str, Any]) -> list[_RunningContainer]:
+    """The running containers of a v1 Pod, from its containerStatuses."""
+    out = []
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        running = (status.get("state") or {}).get("running")
+        container_id = str(status.get("containerID") or "").partition("://")[2]
+        if running is not None and container_id:
+            out.append(
+                _RunningContainer(status.get("name", ""), container_id, running.get("startedAt") or "")
+            )
+    return out
+
+
 async def summary(
     runtime: rt.Runtime, pods: PodsSource, node_name: str, started_at: float, sampler: _Sampler
 ) -> dict[str, Any]:
     now_epoch = time.time()
     now = _rfc3339(now_epoch)
-    by_pod = await pods.container_ids()
-    ids = [cid for containers in by_pod.values() for _, cid in containers]
+    listed = [(p, running_containers(p)) for p in await pods.list_pods()]
+    ids = [c.id for _, containers in listed for c in containers]
     stats = {s.id: s for s in await runtime.stats(ids)} if ids else {}
     pod_entries = []
-    for (namespace, name, uid), containers in sorted(by_pod.items()):
+    for pod, containers in listed:
+        meta = pod.get("metadata") or {}
         entries = []
         total_nano = total_ns = total_ws = total_usage = 0
-        for container_name, cid in containers:
-            s = stats.get(cid)
+        for container in containers:
+            s = stats.get(container.id)
             entries.append(
-                {"name": container_name, "startTime": now, "cpu": _cpu(s, now), "memory": _memory(s, now)}
+                {
+                    "name": container.name,
+                    "startTime": container.started or now,
+                    "cpu": _cpu(s, now),
+                    "memory": _memory(s, now),
+                }
             )
             if s is not None:
                 total_nano += s.cpu_usage_nanocores
@@ -84,8 +111,12 @@ async def summary(
                 total_usage += s.memory_usage_bytes
         pod_entries.append(
             {
-                "podRef": {"name": name, "namespace": namespace, "uid": uid},
-                "startTime": now,
+                "podRef": {
+                    "name": meta.get("name", ""),
+                    "namespace": meta.get("namespace", ""),
+                    "uid": meta.get("uid", ""),
+                },
+                "startTime": (pod.get("status") or {}).get("startTime") or now,
                 "containers": entries,
                 "cpu": {"time": now, "usageNanoCores": total_nano, "usageCoreNanoSeconds": total_ns},
                 "memory": {
@@ -120,14 +151,14 @@ async def summary(
 
 
 async def metrics_text(pods: PodsSource, requests: Counter[tuple[str, str, int]], started_at: float) -> str:
-    by_pod = await pods.container_ids()
+    listed = [running_containers(p) for p in await pods.list_pods()]
     lines = [
         "# HELP kubelet_running_pods Number of pods that have a running pod sandbox",
         "# TYPE kubelet_running_pods gauge",
-        f"kubelet_running_pods {len(by_pod)}",
+        f"kubelet_running_pods {len(listed)}",
         "# HELP kubelet_running_containers Number of containers currently running",
         "# TYPE kubelet_running_containers gauge",
-        f'kubelet_running_containers{{container_state="running"}} {sum(len(c) for c in by_pod.values())}',
+        f'kubelet_running_containers{{container_state="running"}} {sum(len(c) for c in listed)}',
         "# HELP kubelet_http_requests_total Number of the http requests received since the server started",
         "# TYPE kubelet_http_requests_total counter",
     ]
