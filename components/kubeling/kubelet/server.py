@@ -11,7 +11,8 @@ hand the runtime's streams to the protocol modules in
   with ``follow`` it stays open until the container's log ends or the client
   leaves.
 - ``/exec/{ns}/{pod}/{container}`` and ``/attach/...``: WebSocket with the
-  channel protocol (v5, v4).
+  channel protocol (v5, v4), or SPDY/3.1 streams after ``Upgrade: SPDY/3.1``
+  (v5 ... v1) for clients without the WebSocket path.
 - ``/portForward/{ns}/{pod}``: SPDY/3.1, either tunnelled in a WebSocket
   (``SPDY/3.1+portforward.k8s.io``) or after ``Upgrade: SPDY/3.1``.
 
