@@ -82,6 +82,14 @@ def kubelet_endpoint(node: dict[str, Any]) -> tuple[str, int]:
     return host, int(endpoint.get("Port") or DEFAULT_KUBELET_PORT)
 
 
+def node_proxy_path(path: str, node: str, query: str = "") -> str:
+    """The kubelet path a nodes/NAME/proxy/... request asks for (``/`` when it names none)."""
+    prefix = f"/api/v1/nodes/{node}/proxy"
+    rest = path[len(prefix) :] if path.startswith(prefix) else ""
+    rest = rest if rest.startswith("/") else "/"
+    return f"{rest}?{query}" if query else rest
+
+
 class KubeletProxy:
     def __init__(self, server: APIServer) -> None:
         self.server = server
@@ -131,10 +139,7 @@ class KubeletProxy:
         else:
             node = await self.server.store("", "v1", "nodes").get("", info.name)
             host, port = kubelet_endpoint(node)
-            rest = info.path.split("/proxy", 1)[1] if "/proxy" in info.path else ""
-            path = rest or "/"
-            if request.query_string:
-                path += "?" + request.query_string
+            path = node_proxy_path(request.path, info.name, request.query_string)
         if is_upgrade(request):
             return await self._splice(request, host, port, path)
         return await self._forward(request, host, port, path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubeling.api import errors
-from kubeling.apiserver.kubeletproxy import handles, kubelet_endpoint
+from kubeling.apiserver.kubeletproxy import handles, kubelet_endpoint, node_proxy_path
 from kubeling.apiserver.requestinfo import parse
 
 
@@ -46,3 +46,18 @@ def test_a_node_without_addresses_is_unavailable() -> None:
     with pytest.raises(errors.StatusError) as caught:
         kubelet_endpoint(_node([]))
     assert caught.value.code == 503
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "target"),
+    [
+        ("/api/v1/nodes/n1/proxy/stats/summary", "", "/stats/summary"),
+        ("/api/v1/nodes/n1/proxy", "", "/"),
+        ("/api/v1/nodes/n1/proxy/", "", "/"),
+        ("/api/v1/nodes/proxyhost/proxy/pods", "", "/pods"),
+        ("/api/v1/nodes/n1/proxy/containerLogs/ns/p/c", "follow=true", "/containerLogs/ns/p/c?follow=true"),
+    ],
+)
+def test_node_proxy_path(path: str, query: str, target: str) -> None:
+    node = path.split("/")[4]
+    assert node_proxy_path(path, node, query) == target
