@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from kubeling.api import errors
 from kubeling.api.validation.common import parse_quantity
 from kubeling.kubelet import runtime as rt
 from kubeling.kubelet.containers import CONTAINER_HASH, BackOff, PodState, compute_actions, container_hash
@@ -571,7 +572,13 @@ class PodWorkers:
                 failures = 0
             except asyncio.CancelledError:
                 raise
-            except Exception:  # one pod's failure must not stop its worker
+            except (errors.StatusError, rt.RuntimeFailure, OSError) as exc:
+                # Expected now and then: the API or the engine refused or went away (e.g. a pod deleted
+                # meanwhile is no longer this node's to write); the next round sees the new state.
+                failures += 1
+                delay = min(0.5 * 2**failures, 30.0)
+                log.warning("sync of pod %s failed (%s); retrying in %.1fs", uid, exc, delay)
+            except Exception:  # a bug: keep the traceback, but one pod's failure must not stop its worker
                 failures += 1
                 delay = min(0.5 * 2**failures, 30.0)
                 log.exception("sync of pod %s failed; retrying in %.1fs", uid, delay)

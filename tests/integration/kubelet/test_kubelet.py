@@ -3,9 +3,10 @@
 One server per module, whose ``--cluster-cidr`` is the session's test pod
 network, so node-ipam hands this kubelet's Node exactly that /24 and the CNI
 bridge of the test network serves it.  Each test runs its own in-process
-Kubelet (admin credentials for now) on the ``docker_runtime`` fixture, which
-removes every container it made; pods left bound to the node are
-force-deleted after each test.
+Kubelet with the node's own credentials (the server's kubelet.kubeconfig:
+Node authorizer and NodeRestriction apply) on the ``docker_runtime``
+fixture, which removes every container it made; pods left bound to the node
+are force-deleted after each test.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import socket
 import time
 import urllib.request
 import uuid
@@ -34,7 +36,8 @@ from tests.fixtures.server import KubelingServer
 
 pytestmark = pytest.mark.integration
 
-NODE = f"kubelet-it-{uuid.uuid4().hex[:6]}"
+# The server writes DATA_DIR/kubelet.kubeconfig for system:node:<host name>: the kubelet runs as that node.
+NODE = socket.gethostname().lower()
 _REGISTRY = Registry()
 DEPLOYMENTS = _REGISTRY.get("apps", "v1", "deployments")
 NAMESPACES = _REGISTRY.get("", "v1", "namespaces")
@@ -74,7 +77,8 @@ class Harness:
         )
 
     async def start(self) -> Kubelet:
-        kubelet_client = RESTClient(load_config(str(self.server.kubeconfig)), component="kubelet")
+        node_kubeconfig = self.server.data_dir / "kubelet.kubeconfig"
+        kubelet_client = RESTClient(load_config(str(node_kubeconfig)), component="kubelet")
         self.kubelet = Kubelet(self.config(), kubelet_client, self.runtime, relist_period=0.5)
         self.task = asyncio.create_task(self.kubelet.run())
         return self.kubelet
