@@ -14,7 +14,8 @@ hand the runtime's streams to the protocol modules in
   channel protocol (v5, v4), or SPDY/3.1 streams after ``Upgrade: SPDY/3.1``
   (v5 ... v1) for clients without the WebSocket path.
 - ``/portForward/{ns}/{pod}``: SPDY/3.1, either tunnelled in a WebSocket
-  (``SPDY/3.1+portforward.k8s.io``) or after ``Upgrade: SPDY/3.1``.
+  (``SPDY/3.1+portforward.k8s.io``) or after ``Upgrade: SPDY/3.1``; or the
+  older channel WebSocket (``v4.channel.k8s.io`` with ``?port=``).
 
 The apiserver reaches all of these through its kubelet proxy.
 """
@@ -38,7 +39,14 @@ from kubeling.client.rest import RESTClient
 from kubeling.kubelet import runtime as rt
 from kubeling.kubelet.podsource import PodsSource
 from kubeling.kubelet.serverauth import DelegatedAuth
-from kubeling.kubelet.streaming import channels, portforward, remotecommand, spdyexec, upgrade
+from kubeling.kubelet.streaming import (
+    channels,
+    portforward,
+    remotecommand,
+    spdyexec,
+    upgrade,
+    wsportforward,
+)
 
 log = logging.getLogger(__name__)
 
@@ -353,6 +361,18 @@ class KubeletServer:
             request[_ANSWERED] = 101
             conn = _WebSocketBytes(ws)
             await portforward.PortForwardSession(conn, dial, pod=f"{ns}/{pod}").run()
+            return ws
+        ws = self._websocket(request, (wsportforward.PROTOCOL,))
+        if ws is not None:
+            try:
+                ports = wsportforward.parse_ports(
+                    request.query.getall("port", []) + request.query.getall("ports", [])
+                )
+            except ValueError as exc:
+                raise web.HTTPBadRequest(text=str(exc)) from None
+            await ws.prepare(request)
+            request[_ANSWERED] = 101
+            await wsportforward.serve(ws, ports, dial, pod=f"{ns}/{pod}")
             return ws
         if request.headers.get("Upgrade", "").lower() != "spdy/3.1":
             raise web.HTTPBadRequest(text="port-forward needs Upgrade: SPDY/3.1 or a WebSocket")

@@ -36,6 +36,9 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes import stream as k8s_stream
 
 from kubeling.apiserver.config import APIServerConfig
 from kubeling.apiserver.kubeletproxy import KubeletProxy
@@ -726,3 +729,33 @@ def test_port_forward_over_spdy(env: Env) -> None:
     while env.kubelet.requests[("POST", "portForward", 101)] == before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert env.kubelet.requests[("POST", "portForward", 101)] == before + 1  # SPDY upgrade, no WebSocket
+
+
+def test_official_python_client_port_forward(env: Env) -> None:
+    """The `kubernetes` client forwards over the channel WebSocket (v4.channel.k8s.io, ?ports=)."""
+    before = env.kubelet.requests[("GET", "portForward", 101)]
+    api = k8s_client.CoreV1Api(k8s_config.new_client_from_config(str(env.server.kubeconfig)))
+    forward = k8s_stream.portforward(
+        api.connect_get_namespaced_pod_portforward, POD, "default", ports="8080,9999"
+    )
+    try:
+        sock = forward.socket(8080)
+        sock.settimeout(10)
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+            if answer.endswith(PAGE.encode()):
+                break
+        assert answer.split(b"\r\n")[0].endswith(b" 200 OK")
+        assert answer.endswith(PAGE.encode())
+        deadline = time.monotonic() + 10
+        while forward.error(9999) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "error forwarding port 9999 to pod default/web" in (forward.error(9999) or "")
+    finally:
+        forward.close()
+    deadline = time.monotonic() + 10
+    while env.kubelet.requests[("GET", "portForward", 101)] == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert env.kubelet.requests[("GET", "portForward", 101)] == before + 1
