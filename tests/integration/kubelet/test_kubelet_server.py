@@ -759,3 +759,28 @@ def test_official_python_client_port_forward(env: Env) -> None:
     while env.kubelet.requests[("GET", "portForward", 101)] == before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert env.kubelet.requests[("GET", "portForward", 101)] == before + 1
+
+
+def test_official_python_client_exec(env: Env) -> None:
+    api = k8s_client.CoreV1Api(k8s_config.new_client_from_config(str(env.server.kubeconfig)))
+    response = k8s_stream.stream(
+        api.connect_get_namespaced_pod_exec,
+        POD,
+        "default",
+        command=["sh", "-c", "echo from python; echo to stderr >&2; exit 2"],
+        stdout=True,
+        stderr=True,
+        stdin=False,
+        tty=False,
+        _preload_content=False,
+    )
+    stdout, stderr = "", ""
+    deadline = time.monotonic() + 20
+    while response.is_open() and time.monotonic() < deadline:
+        response.update(timeout=1)
+        stdout += response.read_stdout() if response.peek_stdout() else ""
+        stderr += response.read_stderr() if response.peek_stderr() else ""
+    response.close()
+    assert stdout == "from python\n"
+    assert stderr == "to stderr\n"
+    assert response.returncode == 2
