@@ -784,3 +784,9 @@ def test_official_python_client_exec(env: Env) -> None:
     assert stdout == "from python\n"
     assert stderr == "to stderr\n"
     assert response.returncode == 2
+
+
+def test_exec_of_a_missing_binary_fails_like_upstream(env: Env) -> None:
+    result = kubectl(env.server, "exec", POD, "--", "no-such-binary", check=False)
+    assert result.returncode in (126, 127), (result.returncode, result.stdout, result.stderr)
+    assert "no-such-binary" in result.stdout + result.stderr
