@@ -46,6 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cni-conf-dir", default=None, help="default /etc/cni/net.d")
     p.add_argument("--node-status-update-frequency", type=duration, default=None)
     p.add_argument("--file-check-frequency", type=duration, default=None)
+    p.add_argument("--address", default=None, help="the kubelet server's address (default 0.0.0.0)")
+    p.add_argument("--port", type=int, default=None, help="the kubelet server's HTTPS port (default 10250)")
+    p.add_argument("--tls-cert-file", default=None, help="default: self-signed under <root-dir>/pki")
+    p.add_argument("--tls-private-key-file", default=None)
+    p.add_argument("--client-ca-file", default=None, help="CA of the client certificates the server accepts")
     p.set_defaults(run=_run)
 
 

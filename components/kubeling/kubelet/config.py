@@ -39,6 +39,12 @@ class KubeletConfig:
     file_check_frequency: float = 20.0
     resolv_conf: str = "/etc/resolv.conf"
     register_node: bool = True
+    address: str = "0.0.0.0"  # the kubelet server (logs, exec, port-forward, stats)
+    port: int = 10250  # 0 picks a free port (tests); the Node's daemonEndpoints carry the real one
+    enable_server: bool = True
+    tls_cert_file: str = ""  # empty: a self-signed pair under <root-dir>/pki
+    tls_private_key_file: str = ""
+    client_ca_file: str = ""  # verifies client certificates (the apiserver's kubelet client)
 
     @property
     def node_name(self) -> str:
@@ -59,6 +65,11 @@ _FILE_FIELDS: dict[str, tuple[str, Any]] = {
     "fileCheckFrequency": ("file_check_frequency", duration),
     "resolvConf": ("resolv_conf", str),
     "podInfraContainerImage": ("pod_infra_container_image", str),  # a flag upstream; accepted here too
+    "address": ("address", str),
+    "port": ("port", int),
+    "tlsCertFile": ("tls_cert_file", str),
+    "tlsPrivateKeyFile": ("tls_private_key_file", str),
+    "authentication": ("client_ca_file", lambda a: ((a or {}).get("x509") or {}).get("clientCAFile", "")),
 }
 
 

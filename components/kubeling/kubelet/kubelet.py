@@ -37,6 +37,7 @@ from kubeling.kubelet.config import KubeletConfig
 from kubeling.kubelet.containers import PodState
 from kubeling.kubelet.envvars import EnvContext
 from kubeling.kubelet.nodestatus import NodeStatusManager
+from kubeling.kubelet.podsource import RuntimePodsSource
 from kubeling.kubelet.podworkers import PodSyncer, PodWorkers, SyncContext, Volumes
 from kubeling.kubelet.probes import ProbeManager
 from kubeling.kubelet.static import MirrorPods, is_mirror, read_manifests
@@ -128,11 +129,38 @@ class Kubelet:
         )
         self._signatures: dict[str, tuple[Any, ...]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.server: Any = None  # the KubeletServer, once started
+
+    async def start_server(self) -> None:
+        """The HTTPS server on --port (logs, exec, attach, port-forward, stats) the apiserver proxies to."""
+        from kubeling.kubelet.server import KubeletServer
+
+        cert, key = self.config.tls_cert_file, self.config.tls_private_key_file
+        if not cert or not key:
+            from kubeling.pki.selfsigned import ensure_serving_cert
+
+            hosts = [self.name, self.node.node_ip, "localhost", "127.0.0.1"]
+            _, crt_path, key_path = await asyncio.to_thread(ensure_serving_cert, self.root_dir / "pki", hosts)
+            cert, key = str(crt_path), str(key_path)
+        self.server = KubeletServer(
+            self.runtime,
+            KubeletPodsSource(self),
+            tls_cert=cert,
+            tls_key=key,
+            client_ca=self.config.client_ca_file,
+            api_client=self.client,
+            port=self.config.port,
+            address=self.config.address,
+            node_name=self.name,
+        )
+        self.node.kubelet_port = await self.server.start()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def run(self) -> None:
         self.root_dir.mkdir(parents=True, exist_ok=True)
+        if self.config.enable_server:
+            await self.start_server()
         await self.node.register()
         self._tasks = [
             asyncio.create_task(self.node.run(), name="kubelet-node-status"),
@@ -165,6 +193,9 @@ class Kubelet:
         self._tasks = []
         await self.workers.stop()
         self.probes.stop_all()
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.recorder.close(), 5)
 
@@ -186,6 +217,14 @@ class Kubelet:
             if c.labels.get(rt.POD_UID) == uid or (rt.POD_UID not in c.labels and c.sandbox_id in ids)
         ]
         return PodState(sandboxes, containers)
+
+    def pod_objects(self) -> list[Obj]:
+        """What this kubelet runs, as v1 Pods with their last written status (static pods: the mirror's)."""
+        out = [p for p in self.pods.store.list() if not is_mirror(p)]
+        for pod in self.static.values():
+            mirror = self._status_target(pod)
+            out.append({**pod, "status": (mirror or {}).get("status") or pod.get("status") or {}})
+        return out
 
     def _wake(self, uid: str) -> None:
         self.workers.update(uid)
@@ -299,6 +338,17 @@ class Kubelet:
             services=self.services.store.list(),
             node_allocatable=dict(self.node.allocatable),
         )
+
+
+class KubeletPodsSource(RuntimePodsSource):
+    """The server's view of pods: sandboxes and containers from the runtime, pod objects from the kubelet."""
+
+    def __init__(self, kubelet: Kubelet) -> None:
+        super().__init__(kubelet.runtime)
+        self.kubelet = kubelet
+
+    async def list_pods(self) -> list[Obj]:
+        return self.kubelet.pod_objects()
 
 
 async def run(config: KubeletConfig) -> None:

@@ -102,6 +102,7 @@ class NodeInputs:
     images: list[rt.ImageInfo] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     pod_cidr: str = ""
+    kubelet_port: int = KUBELET_PORT
 
 
 def ready_condition(inputs: NodeInputs) -> tuple[bool, str, str]:
@@ -164,7 +165,7 @@ def node_status(inputs: NodeInputs, old: Obj | None = None) -> Obj:
             {"type": "Hostname", "address": inputs.name},
         ],
         "conditions": conditions,
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": inputs.kubelet_port}},
         "nodeInfo": {
             "machineID": facts.machine_id,
             "systemUUID": facts.machine_id,
@@ -237,6 +238,7 @@ class NodeStatusManager:
         self.report_frequency = report_frequency
         self.on_pod_cidr = on_pod_cidr
         self.pod_cidr = ""
+        self.kubelet_port = KUBELET_PORT  # the server's real port, once it listens
         self.allocatable: dict[str, str] = {}
         self._sent: Obj | None = None
         self._sent_at = 0.0
@@ -259,6 +261,7 @@ class NodeStatusManager:
             images=images,
             labels=self.labels,
             pod_cidr=self.pod_cidr,
+            kubelet_port=self.kubelet_port,
         )
 
     async def register(self) -> Obj:

@@ -32,7 +32,7 @@ from kubeling.kubelet.config import KubeletConfig
 from kubeling.kubelet.images import BUSYBOX_IMAGE
 from kubeling.kubelet.kubelet import LEASES, NODES, PODS, Kubelet
 from kubeling.kubelet.static import MIRROR
-from tests.fixtures.server import KubelingServer
+from tests.fixtures.server import KubelingServer, kubectl
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +74,8 @@ class Harness:
             cluster_dns=["10.96.0.10"],
             file_check_frequency=1.0,
             node_status_update_frequency=1.0,
+            port=0,  # a free port; the Node's daemonEndpoints tell the apiserver which
+            client_ca_file=str(self.server.data_dir / "pki" / "ca.crt"),
         )
 
     async def start(self) -> Kubelet:
@@ -437,3 +439,26 @@ async def test_kubelet_restart_keeps_running_containers(harness: Harness) -> Non
     uid = before["metadata"]["uid"]
     running = [c for c in await h.runtime.list_containers() if c.labels.get("io.kubernetes.pod.uid") == uid]
     assert [(f"docker://{c.id}", c.state) for c in running] == [(container_id, "running")]
+
+
+async def test_logs_and_exec_through_the_apiserver(harness: Harness) -> None:
+    h = harness
+    await h.create_pod(
+        "talk",
+        {
+            "containers": [
+                {"name": "c", "image": BUSYBOX_IMAGE, "command": ["sh", "-c", "echo hello-log; sleep 600"]}
+            ]
+        },
+    )
+    await h.pod_when("talk", lambda p: phase(p) == "Running", what="pod Running")
+    node = await h.client.get(NODES, name=NODE)
+    assert node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] == h.kubelet.server.port
+
+    def run(*args: str) -> str:
+        return kubectl(h.server, "-n", h.namespace, *args, timeout=20).stdout
+
+    logs = await asyncio.to_thread(run, "logs", "talk")
+    assert logs.strip() == "hello-log"
+    out = await asyncio.to_thread(run, "exec", "talk", "--", "sh", "-c", "echo $((1+2)) $HOSTNAME")
+    assert out.split() == ["3", "talk"]
