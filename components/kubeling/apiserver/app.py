@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import ssl
 from dataclasses import dataclass
@@ -61,6 +62,18 @@ class AccessDecision:
     reason: str = ""
 
 
+def _tune_gc() -> None:
+    """Collect cyclic garbage less often than CPython's default.
+
+    The heap is mostly long-lived, acyclic JSON (the watch cache, schemas) and
+    every write allocates thousands of objects, most of which survive into the
+    cache: with a young collection every 700 allocations, collections took a
+    sixth of the CPU of a create/binding load.  Refcounting still frees
+    everything acyclic at once; only cycles wait longer.
+    """
+    gc.set_threshold(50_000, 20, 10)
+
+
 class APIServer:
     def __init__(self, config: APIServerConfig, *, checks: Checks | None = None) -> None:
         self.config = config
@@ -88,6 +101,7 @@ class APIServer:
 
     async def open(self) -> None:
         """Connect the datastore and warm the cache (no HTTP yet)."""
+        _tune_gc()
         config = self.config
         self.storage = await open_storage(
             backend=config.storage_backend,
@@ -121,6 +135,9 @@ class APIServer:
         self._tasks.append(asyncio.create_task(crds.establish_loop(self), name="crd-establisher"))
         if config.etcd_compaction_interval > 0:
             self._tasks.append(asyncio.create_task(self._compact_loop(), name="compactor"))
+        # What startup built (schemas, the loaded cache, modules) lives as long as
+        # the process: keep it out of every later collection.
+        gc.freeze()
 
     async def start(self) -> None:
         await self.open()
