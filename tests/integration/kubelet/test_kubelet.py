@@ -42,6 +42,8 @@ _REGISTRY = Registry()
 DEPLOYMENTS = _REGISTRY.get("apps", "v1", "deployments")
 NAMESPACES = _REGISTRY.get("", "v1", "namespaces")
 EVENTS = _REGISTRY.get("", "v1", "events")
+CONFIGMAPS = _REGISTRY.get("", "v1", "configmaps")
+SECRETS = _REGISTRY.get("", "v1", "secrets")
 
 
 @pytest.fixture(scope="module")
@@ -253,6 +255,12 @@ async def test_node_and_deployment_run_with_pod_ips(harness: Harness) -> None:
         hosts = (Path(h.kubelet.root_dir) / "pods" / pod["metadata"]["uid"] / "etc-hosts").read_text()
         assert f"{ip}\t{pod['metadata']['name']}" in hosts
 
+    # One pod fetches the other's page by pod IP, across the node's bridge.
+    first = container_status(pods[0])["containerID"].removeprefix("docker://")
+    url = f"http://{pods[1]['status']['podIP']}:8080/hostname"
+    fetched = await h.runtime.exec_sync(first, ["wget", "-q", "-O", "-", url], 10)
+    assert fetched.stdout.decode().strip() == pods[1]["metadata"]["name"]
+
     events = (await h.client.list(EVENTS, namespace=h.namespace))["items"]
     reasons = {e["reason"] for e in events if e["involvedObject"]["name"] == pods[0]["metadata"]["name"]}
     assert {"Scheduled", "Pulled", "Created", "Started"} <= reasons
@@ -462,3 +470,62 @@ async def test_logs_and_exec_through_the_apiserver(harness: Harness) -> None:
     assert logs.strip() == "hello-log"
     out = await asyncio.to_thread(run, "exec", "talk", "--", "sh", "-c", "echo $((1+2)) $HOSTNAME")
     assert out.split() == ["3", "talk"]
+
+
+async def test_env_dns_files_and_oom(harness: Harness) -> None:
+    h = harness
+    await h.client.create(
+        CONFIGMAPS,
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"COLOR": "blue"}},
+        namespace=h.namespace,
+    )
+    await h.client.create(
+        SECRETS,
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sec"}, "stringData": {"PW": "hunter2"}},
+        namespace=h.namespace,
+    )
+    env = [
+        {"name": "COLOR", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "COLOR"}}},
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "MSG", "value": "$(COLOR)-$(POD_NAME)"},
+    ]
+    await h.create_pod(
+        "env",
+        {
+            "hostAliases": [{"ip": "192.0.2.77", "hostnames": ["alias.example"]}],
+            "containers": [
+                {"name": "c", "image": BUSYBOX_IMAGE, "command": ["sleep", "600"], "env": env,
+                 "envFrom": [{"secretRef": {"name": "sec"}, "prefix": "S_"}]},
+            ],
+        },
+    )  # fmt: skip
+    await h.create_pod(
+        "oom",
+        {
+            "restartPolicy": "Never",
+            "containers": [
+                {"name": "c", "image": BUSYBOX_IMAGE, "command": ["sh", "-c", "head -c 200m /dev/zero|tail"],
+                 "resources": {"limits": {"memory": "16Mi"}}},
+            ],
+        },
+    )  # fmt: skip
+    pod = await h.pod_when("env", lambda p: phase(p) == "Running", what="env pod Running")
+    cid = container_status(pod)["containerID"].removeprefix("docker://")
+
+    async def sh(command: str) -> str:
+        result = await h.runtime.exec_sync(cid, ["sh", "-c", command], 10)
+        return result.stdout.decode()
+
+    values = dict(line.split("=", 1) for line in (await sh("env")).splitlines() if "=" in line)
+    assert values["COLOR"] == "blue" and values["S_PW"] == "hunter2" and values["MSG"] == "blue-env"
+    assert values["POD_IP"] == pod["status"]["podIP"] and values["KUBERNETES_SERVICE_HOST"]
+    resolv = await sh("cat /etc/resolv.conf")
+    assert "nameserver 10.96.0.10" in resolv and f"search {h.namespace}.svc.cluster.local" in resolv
+    assert "options ndots:5" in resolv
+    hosts = await sh("cat /etc/hosts")
+    assert f"{pod['status']['podIP']}\tenv" in hosts and "192.0.2.77\talias.example" in hosts
+
+    oom = await h.pod_when("oom", lambda p: phase(p) == "Failed", what="oom pod Failed")
+    terminated = container_status(oom)["state"]["terminated"]
+    assert terminated["reason"] == "OOMKilled" and terminated["exitCode"] == 137
