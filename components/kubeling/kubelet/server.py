@@ -154,6 +154,7 @@ class KubeletServer:
             web.route("*", "/portForward/{namespace}/{pod}", self._port_forward),
             web.get("/stats/summary", self._summary),
             web.get("/metrics", self._metrics),
+            web.get("/metrics/resource", self._resource_metrics),
         ]
         app.add_routes(routes)
         return app
@@ -398,6 +399,12 @@ class KubeletServer:
 
         body = await summary(self.runtime, self.pods, self.node_name, self.started_at, self)
         return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+    async def _resource_metrics(self, request: web.Request) -> web.Response:
+        from kubeling.kubelet.summary import resource_metrics_text, summary
+
+        body = await summary(self.runtime, self.pods, self.node_name, self.started_at, self)
+        return web.Response(text=resource_metrics_text(body), content_type="text/plain", charset="utf-8")
 
     async def _metrics(self, request: web.Request) -> web.Response:
         from kubeling.kubelet.summary import metrics_text

@@ -1,4 +1,4 @@
-"""/stats/summary (the kubelet Summary API metrics-server reads) and /metrics (Prometheus text).
+"""/stats/summary (the kubelet Summary API), /metrics/resource (what metrics-server scrapes) and /metrics.
 
 Container figures come from ``runtime.stats``; a pod's are the sums of its
 containers'; the node's are read from /proc (CPU time of all cores,
@@ -168,5 +168,60 @@ async def metrics_text(pods: PodsSource, requests: Counter[tuple[str, str, int]]
         "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.",
         "# TYPE process_start_time_seconds gauge",
         f"process_start_time_seconds {started_at:.3f}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _epoch(rfc3339: str) -> float:
+    try:
+        return datetime.datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+_RESOURCE_METRICS = (
+    ("node_cpu_usage_seconds_total", "counter", "Cumulative cpu time consumed by the node in core-seconds"),
+    ("node_memory_working_set_bytes", "gauge", "Current working set of the node in bytes"),
+    (
+        "container_cpu_usage_seconds_total",
+        "counter",
+        "Cumulative cpu time consumed by the container in core-seconds",
+    ),
+    ("container_memory_working_set_bytes", "gauge", "Current working set of the container in bytes"),
+    ("container_start_time_seconds", "gauge", "Start time of the container since unix epoch in seconds"),
+    ("pod_cpu_usage_seconds_total", "counter", "Cumulative cpu time consumed by the pod in core-seconds"),
+    ("pod_memory_working_set_bytes", "gauge", "Current working set of the pod in bytes"),
+)
+
+
+def resource_metrics_text(summary_body: dict[str, Any]) -> str:
+    """/metrics/resource: the Prometheus view of the summary that metrics-server scrapes."""
+    now_ms = int(time.time() * 1000)
+    samples: dict[str, list[str]] = {name: [] for name, _, _ in _RESOURCE_METRICS}
+
+    def add(name: str, labels: str, value: float | int) -> None:
+        text = f"{value:.9f}" if isinstance(value, float) else str(value)
+        samples[name].append(f"{name}{{{labels}}} {text} {now_ms}" if labels else f"{name} {text} {now_ms}")
+
+    node = summary_body["node"]
+    add("node_cpu_usage_seconds_total", "", node["cpu"]["usageCoreNanoSeconds"] / 1e9)
+    add("node_memory_working_set_bytes", "", node["memory"]["workingSetBytes"])
+    for pod in summary_body["pods"]:
+        ref = pod["podRef"]
+        pod_labels = f'namespace="{ref["namespace"]}",pod="{ref["name"]}"'
+        add("pod_cpu_usage_seconds_total", pod_labels, pod["cpu"]["usageCoreNanoSeconds"] / 1e9)
+        add("pod_memory_working_set_bytes", pod_labels, pod["memory"]["workingSetBytes"])
+        for c in pod["containers"]:
+            labels = f'container="{c["name"]}",{pod_labels}'
+            add("container_cpu_usage_seconds_total", labels, c["cpu"]["usageCoreNanoSeconds"] / 1e9)
+            add("container_memory_working_set_bytes", labels, c["memory"]["workingSetBytes"])
+            add("container_start_time_seconds", labels, _epoch(c["startTime"]))
+    lines = []
+    for name, kind, text in _RESOURCE_METRICS:
+        lines += [f"# HELP {name} [STABLE] {text}", f"# TYPE {name} {kind}", *samples[name]]
+    lines += [
+        "# HELP scrape_error [ALPHA] 1 if there was an error while getting container metrics, 0 otherwise",
+        "# TYPE scrape_error gauge",
+        "scrape_error 0",
     ]
     return "\n".join(lines) + "\n"

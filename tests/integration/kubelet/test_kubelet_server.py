@@ -437,6 +437,17 @@ def test_nodes_proxy_reaches_pods_stats_and_metrics(env: Env) -> None:
     assert pod["containers"][0]["memory"]["workingSetBytes"] > 0
     metrics = kubectl(env.server, "get", "--raw", f"/api/v1/nodes/{NODE}/proxy/metrics").stdout
     assert "kubelet_running_pods 3" in metrics
+    resource = kubectl(env.server, "get", "--raw", f"/api/v1/nodes/{NODE}/proxy/metrics/resource").stdout
+    assert "node_memory_working_set_bytes " in resource
+    (line,) = [
+        x
+        for x in resource.splitlines()
+        if x.startswith("container_memory_working_set_bytes{") and f'pod="{POD}"' in x
+    ]
+    assert line.startswith(
+        'container_memory_working_set_bytes{container="main",namespace="default",pod="web"} '
+    )
+    assert int(line.split()[1]) > 0
 
 
 def test_kubelet_authenticates_and_authorizes(env: Env) -> None:
