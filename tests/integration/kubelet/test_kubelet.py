@@ -529,3 +529,51 @@ async def test_env_dns_files_and_oom(harness: Harness) -> None:
     oom = await h.pod_when("oom", lambda p: phase(p) == "Failed", what="oom pod Failed")
     terminated = container_status(oom)["state"]["terminated"]
     assert terminated["reason"] == "OOMKilled" and terminated["exitCode"] == 137
+
+
+async def test_hooks_and_crash_loop_back_off(harness: Harness) -> None:
+    h = harness
+    out = h.tmp_path / "hooks"
+    out.mkdir()
+    hooks = {
+        "postStart": {"exec": {"command": ["sh", "-c", "echo started > /out/post-start"]}},
+        "preStop": {"exec": {"command": ["sh", "-c", "echo stopping > /out/pre-stop"]}},
+    }
+    await h.create_pod(
+        "hooks",
+        {
+            "terminationGracePeriodSeconds": 5,
+            "volumes": [{"name": "out", "hostPath": {"path": str(out), "type": "Directory"}}],
+            "containers": [
+                {"name": "c", "image": BUSYBOX_IMAGE, "command": ["sleep", "600"], "lifecycle": hooks,
+                 "volumeMounts": [{"name": "out", "mountPath": "/out"}]},
+            ],
+        },
+    )  # fmt: skip
+    await h.create_pod(
+        "crash", {"containers": [{"name": "c", "image": BUSYBOX_IMAGE, "command": ["sh", "-c", "exit 2"]}]}
+    )
+    await h.pod_when("hooks", lambda p: phase(p) == "Running", what="hooks pod Running")
+    assert (out / "post-start").read_text() == "started\n"
+    await h.client.delete(PODS, namespace=h.namespace, name="hooks")
+
+    def waiting(pod: dict) -> dict:
+        return container_status(pod).get("state", {}).get("waiting") or {}
+
+    crash = await h.pod_when(
+        "crash", lambda p: waiting(p).get("reason") == "CrashLoopBackOff", what="back-off"
+    )
+    assert "back-off 10s restarting failed container=c" in waiting(crash)["message"]
+    status = container_status(crash)
+    assert status["restartCount"] >= 1 and status["lastState"]["terminated"]["exitCode"] == 2
+    assert phase(crash) == "Running"  # restartPolicy Always: the pod runs on, restarting
+
+    async def hooks_gone() -> bool:
+        try:
+            await h.pod("hooks")
+        except errors.StatusError as exc:
+            return exc.code == 404
+        return False
+
+    await h.eventually(hooks_gone, timeout=20, what="hooks pod deleted")
+    assert (out / "pre-stop").read_text() == "stopping\n"
