@@ -165,7 +165,9 @@ class WatchCache:
     async def _run(self) -> None:
         while True:
             try:
-                watch = await self._storage.watch(ROOT, start_revision=self.revision + 1)
+                # The cache holds every key's value since its last load, so it
+                # knows each event's previous value: storage needn't send it.
+                watch = await self._storage.watch(ROOT, start_revision=self.revision + 1, prev_kv=False)
                 try:
                     async for event in watch:
                         await self._apply(event)

@@ -412,12 +412,12 @@ class EtcdStorage:
 
     # -- watch -------------------------------------------------------------------
 
-    async def watch(self, prefix: str, *, start_revision: int) -> EtcdWatch:
+    async def watch(self, prefix: str, *, start_revision: int, prev_kv: bool = True) -> EtcdWatch:
         begin = _key_bytes(prefix) or b"\0"
         end = prefix_range_end(_key_bytes(prefix)) if prefix else b"\0"
         if start_revision <= 0:
             start_revision = await self.current_revision() + 1
-        watch = EtcdWatch(self, begin, end, start_revision=start_revision)
+        watch = EtcdWatch(self, begin, end, start_revision=start_revision, prev_kv=prev_kv)
         self._watches.add(watch)
         try:
             await watch.start()
@@ -438,8 +438,11 @@ class EtcdStorage:
 class EtcdWatch:
     """One server-side watcher that survives broken streams.  Iterate once; ``close()`` when done."""
 
-    def __init__(self, storage: EtcdStorage, key: bytes, range_end: bytes, *, start_revision: int) -> None:
+    def __init__(
+        self, storage: EtcdStorage, key: bytes, range_end: bytes, *, start_revision: int, prev_kv: bool = True
+    ) -> None:
         self._storage = storage
+        self._prev_kv = prev_kv
         self._key = key
         self._range_end = range_end
         self.start_revision = start_revision
@@ -461,7 +464,10 @@ class EtcdWatch:
         storage = self._storage
         create = rpc_pb2.WatchRequest(
             create_request=rpc_pb2.WatchCreateRequest(
-                key=self._key, range_end=self._range_end, start_revision=self.next_revision, prev_kv=True
+                key=self._key,
+                range_end=self._range_end,
+                start_revision=self.next_revision,
+                prev_kv=self._prev_kv,
             )
         )
         failures: list[str] = []

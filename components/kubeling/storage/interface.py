@@ -92,7 +92,7 @@ class WatchEvent:
     # For PUT: the new key/value.  For DELETE: key and mod_revision (the
     # deletion's revision) are set, value is b"".
     kv: KeyValue
-    prev_kv: KeyValue | None  # the value before this event (always set for DELETE)
+    prev_kv: KeyValue | None  # the value before this event (set for DELETE unless watched with prev_kv=False)
 
 
 class Watch(Protocol):
@@ -138,8 +138,12 @@ class Storage(Protocol):
         value with mod_revision set to the deletion's revision."""
         ...
 
-    async def watch(self, prefix: str, *, start_revision: int) -> Watch:
-        """Watch every key under prefix for events with revision >= start_revision."""
+    async def watch(self, prefix: str, *, start_revision: int, prev_kv: bool = True) -> Watch:
+        """Watch every key under prefix for events with revision >= start_revision.
+
+        ``prev_kv=False`` lets a backend leave ``prev_kv`` out of events (a
+        watcher that keeps every value itself need not be sent them twice).
+        """
         ...
 
     async def current_revision(self) -> int: ...

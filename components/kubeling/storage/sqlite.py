@@ -349,7 +349,8 @@ class SqliteStorage:
 
     # -- watch --------------------------------------------------------------------
 
-    async def watch(self, prefix: str, *, start_revision: int) -> SqliteWatch:
+    async def watch(self, prefix: str, *, start_revision: int, prev_kv: bool = True) -> SqliteWatch:
+        # Previous values come with the event rows at no extra cost: always sent.
         if self._executor is None:
             raise StorageError("sqlite storage is not open")
         if start_revision <= 0:

@@ -313,6 +313,24 @@ async def test_watch_from_a_revision_sees_exactly_the_later_events(storage: Stor
         await watch.close()
 
 
+async def test_watch_without_prev_kv_sees_the_same_events(storage: Storage, prefix: str) -> None:
+    """prev_kv=False may drop previous values (etcd does), never events, keys, values or revisions."""
+    k1 = prefix + "k1"
+    r1 = await storage.create(k1, b"v1")
+    r2 = await storage.update(k1, b"v2", expected_revision=r1)
+    r3 = (await storage.delete(k1)).mod_revision
+    watch = await storage.watch(prefix, start_revision=r1, prev_kv=False)
+    try:
+        events = await next_events(watch, 3)
+        assert [summary(e)[:4] for e in events] == [
+            ("PUT", k1, b"v1", r1),
+            ("PUT", k1, b"v2", r2),
+            ("DELETE", k1, b"", r3),
+        ]
+    finally:
+        await watch.close()
+
+
 async def test_watch_opened_during_writes_sees_each_event_once(storage: Storage, prefix: str) -> None:
     writes = 60
     revisions: list[int] = []
