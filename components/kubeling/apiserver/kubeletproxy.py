@@ -99,11 +99,12 @@ class KubeletProxy:
         self.certificate_authority = config.kubelet_certificate_authority
         self._context: ssl.SSLContext | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._insecure: ssl.SSLContext | None = None
 
     def set_client_certificate(self, cert: str, key: str) -> None:
         """Credentials for kubelets, given after start (the all-in-one server makes them then)."""
         self.client_cert, self.client_key = cert, key
-        self._context = None
+        self._context = self._insecure = None
 
     def ssl_context(self) -> ssl.SSLContext:
         if self._context is None:
@@ -142,7 +143,9 @@ class KubeletProxy:
             path = node_proxy_path(request.path, info.name, request.query_string)
         if is_upgrade(request):
             return await self._splice(request, host, port, path)
-        return await self._forward(request, host, port, path)
+        # pods/log may ask not to verify the kubelet's certificate (upstream's insecureSkipTLSVerifyBackend).
+        insecure = info.subresource == "log" and request.query.get("insecureSkipTLSVerifyBackend") == "true"
+        return await self._forward(request, host, port, path, insecure=insecure)
 
     async def _pod_target(self, request: web.Request, info: RequestInfo) -> tuple[str, int, str]:
         pod = await self.server.store("", "v1", "pods").get(info.namespace, info.name)
@@ -160,7 +163,9 @@ class KubeletProxy:
         parts = [_KUBELET_PATHS[info.subresource], info.namespace, info.name]
         if info.subresource != "portforward":
             parts.append(container)
-        query = [(k, v) for k, v in request.query.items() if k != "container"]
+        query = [
+            (k, v) for k, v in request.query.items() if k not in ("container", "insecureSkipTLSVerifyBackend")
+        ]
         path = "/" + "/".join(quote(p, safe="") for p in parts)
         if query:
             path += "?" + urlencode(query)
@@ -170,11 +175,25 @@ class KubeletProxy:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self.ssl_context(), limit=0)
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+            # The context is passed per request: one pool serves verified and unverified requests.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0), auto_decompress=False
+            )
         return self._session
 
-    async def _forward(self, request: web.Request, host: str, port: int, path: str) -> web.StreamResponse:
+    def _unverified_context(self) -> ssl.SSLContext:
+        if self._insecure is None:
+            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            if self.client_cert and self.client_key:
+                context.load_cert_chain(self.client_cert, self.client_key)
+            self._insecure = context
+        return self._insecure
+
+    async def _forward(
+        self, request: web.Request, host: str, port: int, path: str, *, insecure: bool = False
+    ) -> web.StreamResponse:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_REQUEST}
         body = await request.read() if request.can_read_body else None
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=_CONNECT_TIMEOUT)
@@ -185,6 +204,7 @@ class KubeletProxy:
                 headers=headers,
                 data=body,
                 timeout=timeout,
+                ssl=self._unverified_context() if insecure else self.ssl_context(),
                 allow_redirects=False,
             )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:

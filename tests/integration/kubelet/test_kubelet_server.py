@@ -295,6 +295,8 @@ def test_logs(env: Env) -> None:
     tail = kubectl(env.server, "logs", POD, "--tail=1").stdout
     assert tail.count("\n") == 1 and tail.startswith("line ")
     assert kubectl(env.server, "logs", POD, "--limit-bytes=4").stdout == "line"
+    unverified = kubectl(env.server, "logs", POD, "--insecure-skip-tls-verify-backend").stdout
+    assert unverified.startswith("line 0\n")
 
 
 def test_logs_previous(env: Env) -> None:
