@@ -40,7 +40,7 @@ from kubeling.kubelet.nodestatus import NodeStatusManager
 from kubeling.kubelet.podsource import RuntimePodsSource
 from kubeling.kubelet.podworkers import PodSyncer, PodWorkers, SyncContext, Volumes
 from kubeling.kubelet.probes import ProbeManager
-from kubeling.kubelet.static import MirrorPods, is_mirror, read_manifests
+from kubeling.kubelet.static import MIRROR, MirrorPods, is_mirror, read_manifests
 from kubeling.kubelet.status import StatusManager
 from kubeling.kubelet.volumes import VolumeManager
 
@@ -231,7 +231,11 @@ class Kubelet:
 
     def _on_pod(self, pod: Obj) -> None:
         if is_mirror(pod):
-            return  # mirrors are reconciled by the static loop
+            # A (new) mirror: its static pod's worker writes status there now.
+            uid = pod["metadata"]["annotations"][MIRROR]
+            if uid in self.static:
+                self.workers.update(uid)
+            return
         self.workers.update(pod["metadata"]["uid"])
 
     async def _relist_loop(self) -> None:
