@@ -312,33 +312,48 @@ def added_fields(value: Any, schema: Schema) -> FieldSet | None:
     kind, _ = kind_of(schema, value)
     if kind is not Kind.MAP or not value:
         return None
-    return _added(value, schema, kind, None)
+    return _added_map(value, schema)
 
 
-def _added(value: Any, schema: Schema, kind: Kind, shape: ListShape | None) -> FieldSet:
+def _added_map(value: dict[str, Any], schema: Schema) -> FieldSet:
     out = FieldSet()
     members = out.members
-    children = out.children
-    if kind is Kind.MAP:
-        entries: list[tuple[PathElement, Any, Schema]] = [
-            (fieldpath.field(name), child, _prop(schema, name)) for name, child in value.items()
-        ]
-    else:
-        assert shape is not None
-        items_schema = _items_of(schema)
-        entries = []
-        for pe, item in _items(value, shape, schema):
-            # A repeated key: the general walk keeps the first item (dict(reversed(...))).
-            if pe not in members:
-                members.add(pe)
-                entries.append((pe, item, items_schema))
-    for pe, child, child_schema in entries:
+    for name, child in value.items():
+        pe = fieldpath.field(name)
         members.add(pe)
-        child_kind, child_shape = kind_of(child_schema, child)
-        # Leaves and empty containers are members only, as _compare treats them.
-        if child_kind is not Kind.LEAF and not _is_empty(child):
-            children[pe] = _added(child, child_schema, child_kind, child_shape)
+        _add_child(out, pe, child, _prop(schema, name))
     return out
+
+
+def _added_list(items: list[tuple[PathElement, Any]], items_schema: Schema) -> FieldSet:
+    out = FieldSet()
+    members = out.members
+    for pe, item in items:
+        # A repeated key: the general walk keeps the first item (dict(reversed(...))).
+        if pe not in members:
+            members.add(pe)
+            _add_child(out, pe, item, items_schema)
+    return out
+
+
+def _add_child(out: FieldSet, pe: PathElement, child: Any, schema: Schema) -> None:
+    """The subtree of a container child (kind_of's decision, list items keyed once)."""
+    # Leaves and empty containers are members only, as _compare treats them.
+    if isinstance(child, dict):
+        if child and not (schema and schema.get("x-kubernetes-map-type") == "atomic"):
+            out.children[pe] = _added_map(child, schema)
+    elif isinstance(child, list) and child:
+        shape = _shape_of(schema)
+        if shape is None:
+            return
+        items_schema = _items_of(schema)
+        items: list[tuple[PathElement, Any]] = []
+        for position, item in enumerate(child):
+            element = item_element(shape, item, position, items_schema)
+            if element is None:
+                return  # an item that cannot be keyed: the list is a leaf
+            items.append((element, item))
+        out.children[pe] = _added_list(items, items_schema)
 
 
 # -- comparison ---------------------------------------------------------------
