@@ -12,6 +12,7 @@ SubjectAccessReview) about tokens.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -174,8 +175,9 @@ def env(tmp_path_factory: pytest.TempPathFactory, test_network: PodNetwork) -> I
         yield env
     finally:
         if env.kubelet is not None:
-            env.run(env.kubelet.stop())
-            env.run(env.kubelet.auth.client.close())  # type: ignore[union-attr]
+            with contextlib.suppress(Exception):
+                env.run(env.kubelet.stop())
+                env.run(env.kubelet.auth.client.close())  # type: ignore[union-attr]
         env.run(_remove_all(runtime, label), timeout=60)
         runtime.close()
         loop.call_soon_threadsafe(loop.stop)
@@ -203,9 +205,12 @@ async def _run_pod(
 
 
 async def _remove_all(runtime: DockerRuntime, label: dict[str, str]) -> None:
-    for sandbox in await runtime.list_sandboxes():
-        await runtime.stop_sandbox(sandbox.id)
-        await runtime.remove_sandbox(sandbox.id)
+    """Tear down what the test made; whatever a failing step leaves, the label sweep still removes."""
+    with contextlib.suppress(Exception):
+        for sandbox in await runtime.list_sandboxes():
+            with contextlib.suppress(Exception):
+                await runtime.stop_sandbox(sandbox.id)
+                await runtime.remove_sandbox(sandbox.id)
     leftovers = await asyncio.to_thread(
         runtime.api.containers, all=True, filters={"label": [f"{k}={v}" for k, v in label.items()]}
     )
