@@ -101,8 +101,7 @@ class _WebSocketBytes:
         await self.ws.send_bytes(data)
 
     def close(self) -> None:
-        if not self.ws.closed:
-            asyncio.get_running_loop().create_task(self.ws.close())
+        pass  # the handler closes the WebSocket once the session returns
 
 
 class KubeletServer:
@@ -362,6 +361,7 @@ class KubeletServer:
             request[_ANSWERED] = 101
             conn = _WebSocketBytes(ws)
             await portforward.PortForwardSession(conn, dial, pod=f"{ns}/{pod}").run()
+            await ws.close()
             return ws
         ws = self._websocket(request, (wsportforward.PROTOCOL,))
         if ws is not None:

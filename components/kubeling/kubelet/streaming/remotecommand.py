@@ -36,7 +36,7 @@ async def serve(
     incoming = asyncio.create_task(_pump_input(ws, stream, stdin=stdin))
     try:
         done, _ = await asyncio.wait({output, incoming}, return_when=asyncio.FIRST_COMPLETED)
-        if output in done:
+        if output in done and not isinstance(output.exception(), ConnectionError):  # else the client left
             try:
                 output.result()
                 status = channels.exit_status(await stream.wait(), command)
