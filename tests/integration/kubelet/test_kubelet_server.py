@@ -808,3 +808,23 @@ def test_exec_of_a_missing_binary_fails_like_upstream(env: Env) -> None:
     result = kubectl(env.server, "exec", POD, "--", "no-such-binary", check=False)
     assert result.returncode in (126, 127), (result.returncode, result.stdout, result.stderr)
     assert "no-such-binary" in result.stdout + result.stderr
+
+
+def test_exec_is_authorized_by_rbac_on_pods_exec(env: Env) -> None:
+    """The apiserver judges the user (RBAC on pods/exec); the kubelet only sees the apiserver's identity."""
+    kubectl(env.server, "create", "serviceaccount", "execer")
+    kubectl(env.server, "create", "role", "exec", "--verb=get,create", "--resource=pods,pods/exec")
+    kubectl(env.server, "create", "rolebinding", "execer", "--role=exec", "--serviceaccount=default:execer")
+    allowed = kubectl(env.server, "create", "token", "execer").stdout.strip()
+    kubectl(env.server, "create", "serviceaccount", "reader")
+    kubectl(env.server, "create", "role", "read", "--verb=get", "--resource=pods")
+    kubectl(env.server, "create", "rolebinding", "reader", "--role=read", "--serviceaccount=default:reader")
+    denied = kubectl(env.server, "create", "token", "reader").stdout.strip()
+    ok = kubectl(env.server, "--token", allowed, "exec", POD, "--", "echo", "allowed")
+    assert ok.stdout == "allowed\n"
+    refused = kubectl(env.server, "--token", denied, "exec", POD, "--", "echo", "nope", check=False)
+    assert refused.returncode != 0
+    assert (
+        'cannot create resource "pods/exec"' in refused.stderr
+        or 'cannot get resource "pods/exec"' in refused.stderr
+    )
