@@ -32,9 +32,11 @@ import time
 from collections import Counter
 from typing import Any
 
+import aiohttp
 import orjson
 from aiohttp import WSMsgType, web
 
+from kubeling.api.errors import StatusError
 from kubeling.client.rest import RESTClient
 from kubeling.kubelet import runtime as rt
 from kubeling.kubelet.podsource import PodsSource
@@ -184,11 +186,17 @@ class KubeletServer:
         status = 500
         try:
             if request.path != "/healthz":
-                identity = await self.auth.authenticate(request)
-                if identity is None:
-                    status = 401
-                    return web.Response(status=401, text="Unauthorized")
-                allowed, reason = await self.auth.authorize(identity, request.method, request.path)
+                try:
+                    identity = await self.auth.authenticate(request)
+                    if identity is None:
+                        status = 401
+                        return web.Response(status=401, text="Unauthorized")
+                    allowed, reason = await self.auth.authorize(identity, request.method, request.path)
+                except (StatusError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    # The apiserver judges callers; while it cannot, nobody gets in.
+                    log.warning("cannot review a caller with the apiserver: %s", exc)
+                    status = 503
+                    return web.Response(status=503, text="authentication or authorization is unavailable")
                 if not allowed:
                     status = 403
                     return web.Response(status=403, text=reason)

@@ -43,7 +43,7 @@ from kubernetes import stream as k8s_stream
 
 from kubeling.apiserver.config import APIServerConfig
 from kubeling.apiserver.kubeletproxy import KubeletProxy
-from kubeling.client.kubeconfig import load_config
+from kubeling.client.kubeconfig import ClientConfig, load_config
 from kubeling.client.rest import RESTClient
 from kubeling.kubelet.docker import DockerRuntime
 from kubeling.kubelet.images import BUSYBOX_IMAGE
@@ -828,3 +828,29 @@ def test_exec_is_authorized_by_rbac_on_pods_exec(env: Env) -> None:
         'cannot create resource "pods/exec"' in refused.stderr
         or 'cannot get resource "pods/exec"' in refused.stderr
     )
+
+
+def test_callers_are_refused_while_the_apiserver_cannot_review_them(env: Env) -> None:
+    unreachable = RESTClient(ClientConfig(server=f"https://127.0.0.1:{free_port()}"), max_retries=0)
+    _, crt, key = ensure_serving_cert(Path(env.kubelet.tls_cert).parent, [])
+    lonely = KubeletServer(
+        env.kubelet.runtime,
+        env.kubelet.pods,
+        tls_cert=str(crt),
+        tls_key=str(key),
+        api_client=unreachable,
+        port=0,
+    )
+    lonely.address = "127.0.0.1"
+    port = env.run(lonely.start())
+    try:
+        request = urllib.request.Request(
+            f"https://127.0.0.1:{port}/pods", headers={"Authorization": "Bearer x"}
+        )
+        context = ssl.create_default_context(cafile=str(env.kubelet_ca))
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, context=context, timeout=10)
+        assert refused.value.code == 503
+    finally:
+        env.run(lonely.stop())
+        env.run(unreachable.close())
