@@ -463,7 +463,7 @@ class APIServer:
         if not info.is_resource_request:
             return await self._non_resource(request)
         if kubeletproxy.handles(info):
-            return await self.kubelet_proxy.handle(request, info)
+            return await self.kubelet_proxy.handle(request, info, user)
         resource = self.registry.get(info.group, info.version, info.resource)
         if resource is None:
             raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")

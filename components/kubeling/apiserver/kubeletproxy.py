@@ -29,6 +29,7 @@ from aiohttp import web
 
 from kubeling.api import errors
 from kubeling.apiserver import podsubresources
+from kubeling.apiserver.authz.attributes import Attributes, forbidden_error
 from kubeling.apiserver.requestinfo import RequestInfo
 from kubeling.kubelet.streaming import upgrade
 
@@ -134,7 +135,9 @@ class KubeletProxy:
 
     # -- entry ---------------------------------------------------------------------------
 
-    async def handle(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+    async def handle(self, request: web.Request, info: RequestInfo, user: Any = None) -> web.StreamResponse:
+        if user is not None and info.resource == "pods" and info.verb == "get" and is_upgrade(request):
+            self._authorize_create(user, info)
         if info.resource == "pods":
             host, port, path = await self._pod_target(request, info)
         else:
@@ -146,6 +149,23 @@ class KubeletProxy:
         # pods/log may ask not to verify the kubelet's certificate (upstream's insecureSkipTLSVerifyBackend).
         insecure = info.subresource == "log" and request.query.get("insecureSkipTLSVerifyBackend") == "true"
         return await self._forward(request, host, port, path, insecure=insecure)
+
+    def _authorize_create(self, user: Any, info: RequestInfo) -> None:
+        """A WebSocket upgrade arrives as GET, yet it runs commands: ask for ``create`` too, as upstream.
+
+        (Upstream's AuthorizePodWebsocketUpgradeCreatePermission: ``get`` on pods/exec alone must not
+        open a shell.)
+        """
+        authorizer = self.server.authorizer
+        if authorizer is None or info.subresource == "log":
+            return
+        attrs = Attributes(
+            user=user.name, groups=tuple(user.groups), verb="create", namespace=info.namespace,
+            resource="pods", subresource=info.subresource, name=info.name,
+        )  # fmt: skip
+        decision = authorizer.authorize(attrs)
+        if not decision.allowed:
+            raise forbidden_error(attrs, decision.reason)
 
     async def _pod_target(self, request: web.Request, info: RequestInfo) -> tuple[str, int, str]:
         pod = await self.server.store("", "v1", "pods").get(info.namespace, info.name)
