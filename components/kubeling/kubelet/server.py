@@ -314,7 +314,8 @@ class KubeletServer:
         try:
             stream = await start()
         except rt.RuntimeFailure as exc:
-            await ws.send_bytes(channels.error_frame(channels.error_status(str(exc))))
+            status = channels.error_status(str(exc))
+            await remotecommand.sender(ws)(channels.ERROR, orjson.dumps(status))
             await ws.close()
             return ws
         await remotecommand.serve(

@@ -12,6 +12,7 @@ SubjectAccessReview) about tokens.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import fcntl
 import hashlib
@@ -332,12 +333,20 @@ def test_logs_of_an_unknown_container_is_refused_by_the_apiserver(env: Env) -> N
 # -- exec ------------------------------------------------------------------------------------
 
 
+def _counted(env: Env, key: tuple[str, str, int], more_than: int = 0, timeout: float = 10) -> int:
+    """The count of requests ``key`` once above ``more_than`` (requests count when their handler ends)."""
+    deadline = time.monotonic() + timeout
+    while env.kubelet.requests[key] <= more_than and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return env.kubelet.requests[key]
+
+
 def test_exec_output_and_exit_code(env: Env) -> None:
     result = kubectl(env.server, "exec", POD, "--", "sh", "-c", "echo hi; echo oops >&2; exit 3", check=False)
     assert result.stdout == "hi\n"
     assert "oops" in result.stderr
     assert result.returncode == 3
-    assert env.kubelet.requests[("GET", "exec", 101)] >= 1  # the v5 WebSocket, not the SPDY fallback
+    assert _counted(env, ("GET", "exec", 101)) >= 1  # the v5 WebSocket, not the SPDY fallback
 
 
 def test_exec_with_stdin(env: Env) -> None:
@@ -530,8 +539,10 @@ def test_port_forward_to_a_closed_port_reports_on_the_error_stream(env: Env) -> 
 # -- other clients and failures -------------------------------------------------------------------
 
 
-async def _exec_v4(env: Env, command: str) -> tuple[bytes, dict[str, Any]]:
-    """An exec through the apiserver by a client that speaks only v4.channel.k8s.io."""
+async def _exec_v4(
+    env: Env, command: str, protocol: str = "v4.channel.k8s.io"
+) -> tuple[bytes, dict[str, Any]]:
+    """An exec through the apiserver by a client that speaks only ``protocol`` (v4, binary or base64)."""
     query = urlencode([("command", "sh"), ("command", "-c"), ("command", command), ("stdout", "true")])
     url = f"{env.server.url}/api/v1/namespaces/default/pods/{POD}/exec?{query}"
     headers = {"Authorization": f"Bearer {env.server.token()}"}
@@ -539,18 +550,19 @@ async def _exec_v4(env: Env, command: str) -> tuple[bytes, dict[str, Any]]:
     async with (
         asyncio.timeout(20),
         aiohttp.ClientSession() as session,
-        session.ws_connect(
-            url, protocols=["v4.channel.k8s.io"], headers=headers, ssl=env.server.ssl_context()
-        ) as ws,
+        session.ws_connect(url, protocols=[protocol], headers=headers, ssl=env.server.ssl_context()) as ws,
     ):
-        assert ws.protocol == "v4.channel.k8s.io"
+        assert ws.protocol == protocol
         async for message in ws:
-            if message.type != aiohttp.WSMsgType.BINARY or not message.data:
+            data = message.data
+            if message.type == aiohttp.WSMsgType.TEXT and data:  # the base64 protocol
+                data = bytes((ord(data[0]) - ord("0"),)) + base64.b64decode(data[1:])
+            elif message.type != aiohttp.WSMsgType.BINARY or not data:
                 continue
-            if message.data[0] == 1:
-                stdout += message.data[1:]
-            elif message.data[0] == 3:
-                status = json.loads(message.data[1:])
+            if data[0] == 1:
+                stdout += data[1:]
+            elif data[0] == 3:
+                status = json.loads(data[1:])
     return stdout, status
 
 
@@ -561,6 +573,9 @@ def test_exec_over_v4_reports_the_exit_status_on_the_error_channel(env: Env) -> 
     assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "7"}]
     stdout, status = asyncio.run(_exec_v4(env, "true"))
     assert status == {"metadata": {}, "status": "Success"}
+    stdout, status = asyncio.run(_exec_v4(env, "echo text; exit 9", "v4.base64.channel.k8s.io"))
+    assert stdout == b"text\n"
+    assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "9"}]
 
 
 def test_an_unreachable_kubelet_is_a_clear_error(env: Env) -> None:

@@ -44,3 +44,13 @@ def test_exit_status_round_trip(code: int) -> None:
 
 def test_runtime_errors_carry_no_exit_code() -> None:
     assert channels.exit_code_of(channels.error_status("boom")) is None
+
+
+def test_base64_text_frames() -> None:
+    assert channels.frame_text(channels.STDOUT, b"hi") == "1aGk="
+    assert channels.parse_text("0aGk=") == channels.Message(channels.STDIN, b"hi")
+    assert channels.parse_text("4" + "eyJXaWR0aCI6MSwiSGVpZ2h0IjoyfQ==") == channels.Message(
+        channels.RESIZE, b'{"Width":1,"Height":2}'
+    )
+    assert channels.parse_text("") is None
+    assert channels.parse_text("1not base64!") is None

@@ -7,18 +7,23 @@ reason ``NonZeroExitCode`` and the exit code as the cause ``ExitCode``
 (kubectl turns that into its own exit code).  Resize messages are JSON
 ``{"Width": w, "Height": h}``.  v5 adds channel 255: ``[255, n]`` says the
 peer closed its side of channel ``n`` (kubectl sends ``[255, 0]`` when its
-stdin ends, which ``kubectl cp`` needs).
+stdin ends, which ``kubectl cp`` needs).  ``v4.base64.channel.k8s.io`` is v4
+in text messages, for clients that cannot send binary ones: the channel as
+an ASCII digit, then the data in base64.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
 
 V5 = "v5.channel.k8s.io"
 V4 = "v4.channel.k8s.io"
-PROTOCOLS = (V5, V4)  # preference order
+V4_BASE64 = "v4.base64.channel.k8s.io"  # text messages: the channel as a digit, then base64 (browsers)
+PROTOCOLS = (V5, V4, V4_BASE64)  # preference order
 
 STDIN, STDOUT, STDERR, ERROR, RESIZE = 0, 1, 2, 3, 4
 CLOSE = 255
@@ -39,6 +44,21 @@ def parse(message: bytes) -> Message | None:
     if not message:
         return None
     return Message(message[0], bytes(message[1:]))
+
+
+def frame_text(channel: int, data: bytes) -> str:
+    """The base64 protocols' message: ``"1aGk="`` is "hi" on stdout."""
+    return chr(ord("0") + channel) + base64.b64encode(data).decode()
+
+
+def parse_text(message: str) -> Message | None:
+    """A received base64-protocol message; None for an empty or undecodable one."""
+    if not message:
+        return None
+    try:
+        return Message(ord(message[0]) - ord("0"), base64.b64decode(message[1:], validate=True))
+    except (ValueError, binascii.Error):
+        return None
 
 
 def parse_resize(data: bytes) -> tuple[int, int] | None:

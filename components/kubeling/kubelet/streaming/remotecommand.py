@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
@@ -32,7 +34,8 @@ async def serve(
     tty: bool,
     command: list[str] | None = None,
 ) -> None:
-    output = asyncio.create_task(_pump_output(ws, stream, stdout=stdout, stderr=stderr, tty=tty))
+    send = sender(ws)
+    output = asyncio.create_task(_pump_output(send, stream, stdout=stdout, stderr=stderr, tty=tty))
     incoming = asyncio.create_task(_pump_input(ws, stream, stdin=stdin))
     try:
         done, _ = await asyncio.wait({output, incoming}, return_when=asyncio.FIRST_COMPLETED)
@@ -43,7 +46,7 @@ async def serve(
             except RuntimeFailure as exc:
                 status = channels.error_status(str(exc))
             with contextlib.suppress(ConnectionError, RuntimeError):
-                await ws.send_bytes(channels.error_frame(status))
+                await send(channels.ERROR, json.dumps(status).encode())
     finally:
         for task in (output, incoming):
             task.cancel()
@@ -53,23 +56,42 @@ async def serve(
         await ws.close()
 
 
-async def _pump_output(
-    ws: web.WebSocketResponse, stream: Stream, *, stdout: bool, stderr: bool, tty: bool
-) -> None:
+Send = Callable[[int, bytes], Awaitable[None]]
+
+
+def sender(ws: web.WebSocketResponse) -> Send:
+    """Write one channel's data as the negotiated protocol frames it."""
+    if ws.ws_protocol == channels.V4_BASE64:
+
+        async def send_text(channel: int, data: bytes) -> None:
+            await ws.send_str(channels.frame_text(channel, data))
+
+        return send_text
+
+    async def send_binary(channel: int, data: bytes) -> None:
+        await ws.send_bytes(channels.frame(channel, data))
+
+    return send_binary
+
+
+async def _pump_output(send: Send, stream: Stream, *, stdout: bool, stderr: bool, tty: bool) -> None:
     async for fd, data in stream.output():
         if tty or fd == channels.STDOUT:
             if stdout:
-                await ws.send_bytes(channels.frame(channels.STDOUT, data))
+                await send(channels.STDOUT, data)
         elif stderr:
-            await ws.send_bytes(channels.frame(channels.STDERR, data))
+            await send(channels.STDERR, data)
 
 
 async def _pump_input(ws: web.WebSocketResponse, stream: Stream, *, stdin: bool) -> None:
     stdin_open = stdin
     async for message in ws:
-        if message.type != WSMsgType.BINARY:
+        if message.type == WSMsgType.BINARY:
+            parsed = channels.parse(message.data)
+        elif message.type == WSMsgType.TEXT:
+            parsed = channels.parse_text(message.data)
+        else:
             continue
-        parsed = channels.parse(message.data)
         if parsed is None:
             continue
         if parsed.channel == channels.STDIN and stdin_open and parsed.data:
