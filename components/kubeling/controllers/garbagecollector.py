@@ -263,8 +263,22 @@ class GarbageCollector(Controller):
                 return None
             raise
 
+    def _resolve_virtual(self, node: Node) -> APIResource | None:
+        """The resource of an owner first named when its kind was not discovered yet (a new CRD)."""
+        for uid in node.dependents:
+            dependent = self.nodes.get(uid)
+            for ref in dependent.owners if dependent is not None else []:
+                if ref.get("uid") == node.uid:
+                    resource = resource_for(ref.get("apiVersion", ""), ref.get("kind", ""), self.known)
+                    if resource is not None:  # its scope is known now: cluster owners have no namespace
+                        node.namespace, node.name = owner_identity(ref, dependent.namespace, resource)
+                    return resource
+        return None
+
     async def _check_virtual(self, node: Node) -> None:
         """An owner only named by references: if it is really absent, its dependents are garbage."""
+        if node.resource is None:
+            node.resource = self._resolve_virtual(node)
         if node.resource is None:
             # An unknown kind: retried with backoff until rediscovery knows it, as upstream.
             raise LookupError(f"no resource serves the owner {node.name} ({node.uid})")
