@@ -143,6 +143,11 @@ def _add_server(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--node-monitor-grace-period", type=duration, default=40.0)
     p.add_argument("--disable-controller-manager", action="store_true")
     p.add_argument("--disable-scheduler", action="store_true")
+    p.add_argument(
+        "--with-kubelet",
+        action="store_true",
+        help="also run a kubelet on this machine's Docker Engine, so pods really run (needs root)",
+    )
     p.set_defaults(run=_run_server)
 
 
@@ -162,6 +167,7 @@ def _run_server(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
             node_monitor_grace_period=args.node_monitor_grace_period,
             disable_controller_manager=args.disable_controller_manager,
             disable_scheduler=args.disable_scheduler,
+            with_kubelet=args.with_kubelet,
         )
     )
 

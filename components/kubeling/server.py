@@ -50,6 +50,7 @@ class ServerConfig:
     node_monitor_grace_period: float = 40.0
     disable_controller_manager: bool = False
     disable_scheduler: bool = False
+    with_kubelet: bool = False
 
 
 ADMIN = "admin"
@@ -248,6 +249,29 @@ def _controller_manager(config: ServerConfig, server: APIServer) -> Coroutine[An
     return _closing(run_controller_manager(manager_config, client), client)
 
 
+def _kubelet(config: ServerConfig, server: APIServer) -> Coroutine[Any, Any, None]:
+    """This machine as the node: a kubelet on Docker, with its own identity and its state in DATA_DIR."""
+    import ipaddress
+
+    from kubeling.kubelet.config import KubeletConfig
+    from kubeling.kubelet.kubelet import run as run_kubelet
+
+    data_dir = config.data_dir.resolve()
+    # The cluster DNS Service gets the 10th address of the service range, as upstream places it.
+    dns_ip = str(ipaddress.ip_network(config.service_cluster_ip_range, strict=False).network_address + 10)
+    kubelet_config = KubeletConfig(
+        kubeconfig=str(data_dir / "kubelet.kubeconfig"),
+        hostname_override=config.node_name,
+        root_dir=str(data_dir / "kubelet"),
+        pod_manifest_path=str(data_dir / "manifests"),
+        cni_conf_dir=str(data_dir / "cni" / "net.d"),
+        cluster_dns=[dns_ip],
+        client_ca_file=str(data_dir / "pki" / "ca.crt"),
+    )
+    (data_dir / "manifests").mkdir(parents=True, exist_ok=True)
+    return run_kubelet(kubelet_config)
+
+
 def _scheduler(config: ServerConfig, server: APIServer) -> Coroutine[Any, Any, None] | None:
     try:
         from kubeling.scheduler.app import SchedulerConfig
@@ -281,6 +305,8 @@ async def run(config: ServerConfig) -> None:
         components["controller-manager"] = _controller_manager(config, server)
     if not config.disable_scheduler:
         components["scheduler"] = _scheduler(config, server)
+    if config.with_kubelet:
+        components["kubelet"] = _kubelet(config, server)
     tasks = [asyncio.create_task(work, name=name) for name, work in components.items() if work is not None]
     stopper = asyncio.create_task(stop.wait())
     try:
