@@ -39,6 +39,16 @@ class Checks:
     prune_unknown: Callable[[Resource, Obj], None]
 
 
+def _map(obj: Obj, key: str) -> Obj:
+    """``obj[key]`` as a dict to fill in; a missing or null one becomes ``{}`` (as upstream decodes null)."""
+    value = obj.get(key)
+    if value is None:
+        value = obj[key] = {}
+    elif not isinstance(value, dict):
+        raise errors.bad_request(f"{key}: expected an object, got {type(value).__name__}")
+    return value
+
+
 def default_checks() -> Checks:
     from kubeling.api import defaults, validation
 
@@ -189,18 +199,17 @@ class NamespaceStrategy(Strategy):
         return list((obj.get("spec") or {}).get("finalizers") or [])
 
     def prepare_for_delete(self, obj: Obj) -> None:
-        obj.setdefault("status", {})["phase"] = "Terminating"
+        _map(obj, "status")["phase"] = "Terminating"
 
 
 class JobStrategy(Strategy):
     def prepare_for_create(self, obj: Obj, ctx: WriteContext) -> None:
-        spec = obj.setdefault("spec", {})
+        spec = _map(obj, "spec")
         if not spec.get("manualSelector"):
             uid = obj["metadata"]["uid"]
             name = obj["metadata"].get("name", "")
             spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
-            template_meta = spec.setdefault("template", {}).setdefault("metadata", {})
-            labels = template_meta.setdefault("labels", {})
+            labels = _map(_map(_map(spec, "template"), "metadata"), "labels")
             labels.update(
                 {
                     "batch.kubernetes.io/controller-uid": uid,
@@ -226,7 +235,7 @@ class ServiceStrategy(Strategy):
 
     def prepare_for_update(self, obj: Obj, old: Obj, ctx: WriteContext) -> None:
         # A client that omits allocated values keeps them (upstream's patchAllocatedValues).
-        spec = obj.setdefault("spec", {})
+        spec = _map(obj, "spec")
         old_spec = old.get("spec") or {}
         if spec.get("type", "ClusterIP") != "ExternalName":
             for key in ("clusterIP", "clusterIPs"):
@@ -245,7 +254,7 @@ class ServiceStrategy(Strategy):
         super().prepare_for_update(obj, old, ctx)
 
     async def before_create(self, obj: Obj, ctx: WriteContext) -> None:
-        spec = obj.setdefault("spec", {})
+        spec = _map(obj, "spec")
         kind = spec.get("type", "ClusterIP")
         allocated_ip: str | None = None
         allocated_ports: list[int] = []

@@ -242,3 +242,20 @@ def test_events_written_in_either_api_are_seen_in_both(server):
         "e1": "pulled it",
         "e2": "placed",
     }
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "api_version"),
+    [
+        ("/apis/batch/v1/namespaces/{ns}/jobs", "Job", "batch/v1"),
+        ("/api/v1/namespaces/{ns}/services", "Service", "v1"),
+        ("/apis/apps/v1/namespaces/{ns}/deployments", "Deployment", "apps/v1"),
+    ],
+)
+@pytest.mark.parametrize("spec", [None, "text", []])
+def test_a_null_or_mistyped_spec_is_a_client_error(bare_server, path, kind, api_version, spec):
+    ns = _namespace(bare_server, "sem-null-spec")
+    body = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "a"}, "spec": spec}
+    status, answer = _post(bare_server, path.format(ns=ns), body)
+    assert status in (400, 422), answer
+    assert answer["kind"] == "Status"
