@@ -141,7 +141,13 @@ async def test_configmap_and_secret_contents_and_updates(env: Env) -> None:
     )
     secret["data"]["pw"] = base64.b64encode(b"rotated").decode()
     await env.admin.update(SECRETS, secret, namespace=env.ns)
-    assert await env.manager.refresh(pod)
+
+    # The node reads both through one watch each: the change arrives within moments, not at once.
+    async def refreshed() -> bool:
+        await env.manager.refresh(pod)
+        return (creds / "pw").read_bytes() == b"rotated" and (config / "a").read_text() == "uno"
+
+    await eventually(refreshed, timeout=10)
     assert (config / "a").read_text() == "uno" and (config / "c").read_text() == "tres"
     assert not (config / "b").exists()
     assert (creds / "pw").read_bytes() == b"rotated"
@@ -216,7 +222,15 @@ async def test_missing_configmap_fails_mount_unless_optional(env: Env) -> None:
     await env.admin.create(
         CONFIGMAPS, {"metadata": {"name": "nowhere"}, "data": {"k": "v"}}, namespace=env.ns
     )
-    await env.manager.setup(pod)
+
+    async def mounted() -> bool:
+        try:
+            await env.manager.setup(pod)
+        except MountError:
+            return False  # the object's watch has not delivered it yet: the kubelet retries the same way
+        return True
+
+    await eventually(mounted, timeout=10)
     assert (env.files("kubernetes.io~configmap", pod, "need") / "k").read_text() == "v"
 
 
