@@ -245,9 +245,9 @@ class Kubelet:
             try:
                 await self.relist()
                 cleanup = getattr(self.runtime, "cleanup_network", None)
-                if cleanup is not None and loop.time() >= next_cleanup:
-                    await cleanup()  # what CNI DEL leaves of sandboxes gone meanwhile
+                if cleanup is not None and self.node.pod_cidr and loop.time() >= next_cleanup:
                     next_cleanup = loop.time() + NETWORK_CLEANUP_PERIOD
+                    await cleanup()  # what CNI DEL leaves of sandboxes gone meanwhile
             except rt.RuntimeFailure as exc:
                 log.warning("relist failed: %s", exc)
             await asyncio.sleep(self.relist_period)
