@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 KUBELET_PORT = 10250
 MAX_IMAGES = 50  # upstream's nodeStatusMaxImages
+MEMORY_AVAILABLE_MIN = 100 * 2**20
+DISK_AVAILABLE_MIN_FRACTION = 0.10
+PID_AVAILABLE_MIN_FRACTION = 0.10
 KUBELET_VERSION = f"{kubeling.KUBERNETES_VERSION}-kubeling.{kubeling.__version__}"
 
 
@@ -69,6 +72,10 @@ class MachineFacts:
     kernel: str
     machine_id: str
     boot_id: str
+    memory_available: int = 2**62  # bytes (MemAvailable)
+    disk_available: int = 2**62  # bytes free on the root-dir filesystem
+    pids_used: int = 0
+    pid_max: int = 2**22
 
     @classmethod
     def probe(cls, root_dir: str) -> MachineFacts:
@@ -80,14 +87,19 @@ class MachineFacts:
         memory_kib = int((meminfo.get("MemTotal") or "0 kB").split()[0])
         os_release = dict(line.split("=", 1) for line in _read("/etc/os-release").splitlines() if "=" in line)
         probe_dir = root_dir if os.path.isdir(root_dir) else "/"
+        disk = shutil.disk_usage(probe_dir)
         return cls(
             cpu=os.cpu_count() or 1,
             memory_bytes=memory_kib * 1024,
-            ephemeral_bytes=shutil.disk_usage(probe_dir).total,
+            ephemeral_bytes=disk.total,
             os_image=os_release.get("PRETTY_NAME", "Linux").strip('"'),
             kernel=platform.release(),
             machine_id=_read("/etc/machine-id").strip(),
             boot_id=_read("/proc/sys/kernel/random/boot_id").strip(),
+            memory_available=int((meminfo.get("MemAvailable") or "0 kB").split()[0]) * 1024,
+            disk_available=disk.free,
+            pids_used=sum(1 for name in os.listdir("/proc") if name.isdigit()),
+            pid_max=int(_read("/proc/sys/kernel/pid_max").strip() or 2**22),
         )
 
 
@@ -147,12 +159,30 @@ def node_status(inputs: NodeInputs, old: Obj | None = None) -> Obj:
         }
 
     ready, reason, message = ready_condition(inputs)
+    # Pressure (status True) as upstream's default hard eviction thresholds put it: memory.available
+    # < 100Mi, nodefs.available < 10 %; PIDs: fewer than 10 % left.
+    memory = facts.memory_available < MEMORY_AVAILABLE_MIN
+    disk = facts.disk_available < facts.ephemeral_bytes * DISK_AVAILABLE_MIN_FRACTION
+    pids = facts.pid_max - facts.pids_used < facts.pid_max * PID_AVAILABLE_MIN_FRACTION
     conditions = [
         condition(
-            "MemoryPressure", False, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"
+            "MemoryPressure",
+            memory,
+            "KubeletHasInsufficientMemory" if memory else "KubeletHasSufficientMemory",
+            f"kubelet has {'insufficient' if memory else 'sufficient'} memory available",
         ),
-        condition("DiskPressure", False, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-        condition("PIDPressure", False, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+        condition(
+            "DiskPressure",
+            disk,
+            "KubeletHasDiskPressure" if disk else "KubeletHasNoDiskPressure",
+            "kubelet has disk pressure" if disk else "kubelet has no disk pressure",
+        ),
+        condition(
+            "PIDPressure",
+            pids,
+            "KubeletHasInsufficientPID" if pids else "KubeletHasSufficientPID",
+            f"kubelet has {'insufficient' if pids else 'sufficient'} PID available",
+        ),
         condition("Ready", ready, reason, message),
     ]
     images = sorted(inputs.images, key=lambda i: i.size, reverse=True)[:MAX_IMAGES]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from kubeling.kubelet import runtime as rt
@@ -84,3 +86,18 @@ def test_transition_time_kept_while_status_holds() -> None:
 def test_machine_facts_probe() -> None:
     facts = MachineFacts.probe("/")
     assert facts.cpu >= 1 and facts.memory_bytes > 0 and facts.ephemeral_bytes > 0
+
+
+@pytest.mark.parametrize(
+    ("facts", "kind", "reason"),
+    [
+        ({"memory_available": 50 * 2**20}, "MemoryPressure", "KubeletHasInsufficientMemory"),
+        ({"disk_available": 2**30}, "DiskPressure", "KubeletHasDiskPressure"),
+        ({"pids_used": 2**22 - 10}, "PIDPressure", "KubeletHasInsufficientPID"),
+    ],
+)
+def test_pressure(facts: dict, kind: str, reason: str) -> None:
+    status = node_status(inputs(facts=dataclasses.replace(FACTS, **facts)))
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions[kind]["status"] == "True" and conditions[kind]["reason"] == reason
+    assert sum(c["status"] == "True" for c in status["conditions"]) == 2  # that one and Ready
