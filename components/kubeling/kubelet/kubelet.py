@@ -355,6 +355,9 @@ class KubeletPodsSource(RuntimePodsSource):
         return self.kubelet.pod_objects()
 
 
+NODE_LABEL = "io.kubeling.node"
+
+
 async def run(config: KubeletConfig) -> None:
     """``kubeling kubelet``: local images, the Docker runtime with CNI, then the Kubelet until cancelled."""
     from kubeling.client.kubeconfig import load_config
@@ -363,9 +366,13 @@ async def run(config: KubeletConfig) -> None:
     from kubeling.kubelet.docker import DockerRuntime
 
     await asyncio.to_thread(images.ensure_images)
-    cni = CNINetwork(config.cni_conf_dir, config.cni_bin_dir)
+    cni = CNINetwork(config.cni_conf_dir, config.cni_bin_dir, str(Path(config.root_dir) / "cni"))
     runtime = DockerRuntime(
-        cni, root_dir=config.root_dir, pause_image=config.pod_infra_container_image or images.PAUSE_IMAGE
+        cni,
+        root_dir=config.root_dir,
+        pause_image=config.pod_infra_container_image or images.PAUSE_IMAGE,
+        # Only what this node made is ours: other kubelets (or test runs) may share the engine.
+        labels={NODE_LABEL: config.node_name},
     )
     client = RESTClient(load_config(config.kubeconfig), component="kubelet")
     kubelet = Kubelet(config, client, runtime)
