@@ -577,3 +577,27 @@ async def test_hooks_and_crash_loop_back_off(harness: Harness) -> None:
 
     await h.eventually(hooks_gone, timeout=20, what="hooks pod deleted")
     assert (out / "pre-stop").read_text() == "stopping\n"
+
+
+@pytest.mark.slow
+async def test_pods_keep_running_while_the_apiserver_is_down(harness: Harness) -> None:
+    """Runs last in the module: it restarts the module's server."""
+    h = harness
+    sleeper = {"containers": [{"name": "c", "image": BUSYBOX_IMAGE, "command": ["sleep", "600"]}]}
+    await h.create_pod("steady", sleeper)
+    before = await h.pod_when("steady", lambda p: phase(p) == "Running", what="pod Running")
+    await asyncio.to_thread(h.server.stop)
+    await asyncio.sleep(4)  # the kubelet's watches, status writes and lease renewals fail meanwhile
+    assert h.task is not None and not h.task.done()
+    uid = before["metadata"]["uid"]
+    running = [c for c in await h.runtime.list_containers() if c.labels.get("io.kubernetes.pod.uid") == uid]
+    assert [c.state for c in running] == ["running"]
+    await asyncio.to_thread(h.server.start)
+    # It catches up: a pod created after the outage runs, the old one was never restarted.
+    await h.create_pod("after", sleeper)
+    await h.pod_when(
+        "after", lambda p: phase(p) == "Running", timeout=45, what="new pod Running after the outage"
+    )
+    after = await h.pod("steady")
+    assert container_status(after)["containerID"] == container_status(before)["containerID"]
+    assert container_status(after)["restartCount"] == 0
