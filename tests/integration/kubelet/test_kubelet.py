@@ -355,6 +355,11 @@ async def test_init_containers_exit_codes_and_termination_message(harness: Harne
             ],
         },
     )  # fmt: skip
+    # A missing image is never pulled under Never (no registry traffic): the container waits.
+    await h.create_pod(
+        "never",
+        {"containers": [{"name": "c", "image": "kubeling/absent:1", "imagePullPolicy": "Never"}]},
+    )
     pod = await h.pod_when("job", lambda p: phase(p) == "Failed", what="pod Failed")
     terminated = container_status(pod)["state"]["terminated"]
     assert (terminated["exitCode"], terminated["reason"]) == (3, "Error")
@@ -364,6 +369,13 @@ async def test_init_containers_exit_codes_and_termination_message(harness: Harne
         assert (init["exitCode"], init["reason"]) == (0, "Completed")
     conditions = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
     assert conditions["Initialized"] == "True" and conditions["Ready"] == "False"
+
+    def never_pulled(pod: dict) -> bool:
+        return container_status(pod).get("state", {}).get("waiting", {}).get("reason") == "ErrImageNeverPull"
+
+    never = await h.pod_when("never", never_pulled, what="ErrImageNeverPull")
+    assert "pull policy of Never" in container_status(never)["state"]["waiting"]["message"]
+    assert phase(never) == "Pending"
 
 
 async def test_static_pod_runs_mirrors_and_stops(harness: Harness) -> None:
