@@ -57,6 +57,47 @@ RELIST_PERIOD = 1.0
 NETWORK_CLEANUP_PERIOD = 60.0
 
 
+class RuntimeSnapshots:
+    """Coalesced listings of the runtime's sandboxes and containers.
+
+    Every caller gets a listing that *started after* it asked, so it sees its own earlier writes; callers
+    that ask while a listing runs share the next one.  Thirty pod workers syncing at once thus cost the
+    engine a handful of list calls instead of hundreds.
+    """
+
+    def __init__(self, runtime: rt.Runtime) -> None:
+        self.runtime = runtime
+        self._next: asyncio.Future[tuple[list[rt.SandboxStatus], list[rt.ContainerStatus]]] | None = None
+        self._runner: asyncio.Task[None] | None = None
+
+    async def get(self) -> tuple[list[rt.SandboxStatus], list[rt.ContainerStatus]]:
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+        future = self._next
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._run(), name="kubelet-runtime-listing")
+        return await asyncio.shield(future)
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._runner
+            self._runner = None
+
+    async def _run(self) -> None:
+        while self._next is not None:
+            future, self._next = self._next, None
+            try:
+                result = (await self.runtime.list_sandboxes(), await self.runtime.list_containers())
+            except Exception as exc:  # handed to every waiter
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                if not future.done():
+                    future.set_result(result)
+
+
 def _by_uid(obj: Obj) -> list[str]:
     return [obj["metadata"].get("uid", "")]
 
@@ -127,6 +168,7 @@ class Kubelet:
         self.pods.add_event_handler(
             on_add=self._on_pod, on_update=lambda _old, new: self._on_pod(new), on_delete=self._on_pod
         )
+        self.snapshots = RuntimeSnapshots(runtime)
         self._signatures: dict[str, tuple[Any, ...]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.server: Any = None  # the KubeletServer, once started
@@ -192,6 +234,7 @@ class Kubelet:
                 await task
         self._tasks = []
         await self.workers.stop()
+        await self.snapshots.close()
         self.probes.stop_all()
         if self.server is not None:
             await self.server.stop()
@@ -209,11 +252,12 @@ class Kubelet:
         return pods[0] if pods else None
 
     async def observe(self, uid: str) -> PodState:
-        sandboxes = [s for s in await self.runtime.list_sandboxes() if s.pod_uid == uid]
+        all_sandboxes, all_containers = await self.snapshots.get()
+        sandboxes = [s for s in all_sandboxes if s.pod_uid == uid]
         ids = {s.id for s in sandboxes}
         containers = [
             c
-            for c in await self.runtime.list_containers()
+            for c in all_containers
             if c.labels.get(rt.POD_UID) == uid or (rt.POD_UID not in c.labels and c.sandbox_id in ids)
         ]
         return PodState(sandboxes, containers)
@@ -254,8 +298,7 @@ class Kubelet:
 
     async def relist(self) -> None:
         """Wake the workers of pods whose runtime state changed, and of runtime pods nobody claims."""
-        sandboxes = await self.runtime.list_sandboxes()
-        containers = await self.runtime.list_containers()
+        sandboxes, containers = await self.snapshots.get()
         owner = {s.id: s.pod_uid for s in sandboxes}
         signatures: dict[str, list[tuple[str, str, bool]]] = {}
         for sandbox in sandboxes:
