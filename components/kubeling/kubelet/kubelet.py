@@ -235,6 +235,9 @@ class Kubelet:
         self._tasks = []
         await self.workers.stop()
         await self.snapshots.close()
+        close_volumes = getattr(self.syncer.ctx.volumes, "close", None)
+        if close_volumes is not None:
+            await close_volumes()  # its watches of configMaps/secrets that volumes use
         self.probes.stop_all()
         if self.server is not None:
             await self.server.stop()
