@@ -489,6 +489,13 @@ class PodSyncer:
             for old in dead[1:]:
                 with contextlib.suppress(rt.NotFound):
                     await self.ctx.runtime.remove_container(old.id)
+        # Sandboxes replaced by a newer one go once no container refers to them.
+        latest = state.latest_sandbox()
+        used = {c.sandbox_id for c in state.containers}
+        for sandbox in state.sandboxes:
+            if sandbox is not latest and not sandbox.ready and sandbox.id not in used:
+                with contextlib.suppress(rt.NotFound):
+                    await self.ctx.runtime.remove_sandbox(sandbox.id)
 
     async def remove_all(self, uid: str, state: PodState) -> None:
         """The pod is gone: stop and remove its containers and sandboxes, volumes and files."""

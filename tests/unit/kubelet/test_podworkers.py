@@ -181,3 +181,18 @@ def test_security_context_container_overrides_pod() -> None:
         [4],
         ["NET_ADMIN"],
     )
+
+
+async def test_replaced_sandbox_is_collected(tmp_path) -> None:
+    h = Harness(tmp_path)
+    pod = make_pod()
+    await h.sync(pod)
+    (old,) = h.runtime.sandboxes
+    h.runtime.sandboxes[old].ready = False  # the sandbox died: a new one is made, the old collected
+    for cid in list(h.runtime.containers):
+        h.runtime.exit(cid, 137)
+    await h.sync(pod)
+    assert old in h.runtime.sandboxes  # its container is still around (kept as the last dead one)
+    h.runtime.containers = {k: v for k, v in h.runtime.containers.items() if v.sandbox_id != old}
+    await h.sync(pod)
+    assert old not in h.runtime.sandboxes and len(h.runtime.sandboxes) == 1
