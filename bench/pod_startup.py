@@ -15,11 +15,6 @@ DockerRuntime whose label keeps it away from every other container on the
 engine, on a CNI bridge of its own, torn down afterwards.
 
 Run: .venv/bin/python bench/pod_startup.py [--pods 30] [--rate 1]
-
-Measured here (2 cores, Docker 20.10, busybox image present):
-  at 1 pod/s:   p50 0.56 s, p99 0.73 s   (raw docker run p50 0.27 s, p99 0.29 s)
-  all at once:  p50 7.9 s,  p99 9.0 s    (the engine starts ~60 containers, pause + app, on 2 cores;
-                                          p50 11-17 s before runtime listings were coalesced)
 """
 
 from __future__ import annotations
