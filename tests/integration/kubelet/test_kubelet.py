@@ -613,3 +613,66 @@ async def test_pods_keep_running_while_the_apiserver_is_down(harness: Harness) -
     after = await h.pod("steady")
     assert container_status(after)["containerID"] == container_status(before)["containerID"]
     assert container_status(after)["restartCount"] == 0
+
+
+async def test_volumes_hold_the_right_content_inside_the_container(harness: Harness) -> None:
+    h = harness
+    await h.client.create(
+        CONFIGMAPS,
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "files"}, "data": {"a.txt": "alpha"}},
+        namespace=h.namespace,
+    )
+    await h.client.create(
+        SECRETS,
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}, "stringData": {"pw": "s3cret"}},
+        namespace=h.namespace,
+    )
+    volumes = [
+        {"name": "cm", "configMap": {"name": "files"}},
+        {"name": "sec", "secret": {"secretName": "creds", "defaultMode": 0o400}},
+        {"name": "info", "downwardAPI": {"items": [
+            {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+            {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}},
+        ]}},
+        {"name": "scratch", "emptyDir": {}},
+    ]  # fmt: skip
+    mounts = [
+        {"name": "cm", "mountPath": "/etc/cm"},
+        {"name": "sec", "mountPath": "/etc/sec", "readOnly": True},
+        {"name": "info", "mountPath": "/etc/info"},
+        {"name": "scratch", "mountPath": "/scratch"},
+    ]
+    spec = {
+        "volumes": volumes,
+        "containers": [
+            {"name": "c", "image": BUSYBOX_IMAGE, "command": ["sleep", "600"], "volumeMounts": mounts}
+        ],
+    }
+    await h.create_pod("vols", spec, labels={"app": "vols", "tier": "test"})
+    pod = await h.pod_when("vols", lambda p: phase(p) == "Running", what="vols pod Running")
+    cid = container_status(pod)["containerID"].removeprefix("docker://")
+
+    async def sh(command: str) -> str:
+        result = await h.runtime.exec_sync(cid, ["sh", "-c", command], 10)
+        return result.stdout.decode()
+
+    assert await sh("cat /etc/cm/a.txt") == "alpha"
+    assert await sh("cat /etc/sec/pw") == "s3cret"
+    assert await sh("cat /etc/info/name") == "vols"
+    assert (await sh("cat /etc/info/labels")).splitlines() == ['app="vols"', 'tier="test"']
+    # The projected ServiceAccount volume the admission plugin added: token, CA and namespace.
+    account = "/var/run/secrets/kubernetes.io/serviceaccount"
+    assert await sh(f"cat {account}/namespace") == h.namespace
+    assert (await sh(f"cat {account}/ca.crt")).startswith("-----BEGIN CERTIFICATE-----")
+    assert (await sh(f"cat {account}/token")).count(".") == 2  # a JWT
+    # emptyDir is writable; the secret mount is read-only.
+    assert await sh("echo ok > /scratch/f && cat /scratch/f") == "ok\n"
+    assert (await h.runtime.exec_sync(cid, ["sh", "-c", "echo x > /etc/sec/pw"], 10)).exit_code != 0
+
+    # A ConfigMap update reaches the running container (through the ..data swap).
+    await h.client.patch(CONFIGMAPS, {"data": {"a.txt": "beta"}}, name="files", namespace=h.namespace)
+
+    async def updated() -> bool:
+        return await sh("cat /etc/cm/a.txt") == "beta"
+
+    await h.eventually(updated, 60, "the ConfigMap update inside the container")
