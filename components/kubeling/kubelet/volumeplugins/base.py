@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from kubeling.api import errors
 from kubeling.api.resources import Registry
 from kubeling.client.rest import RESTClient
+from kubeling.kubelet.atomicwriter import FileProjection
 
 Obj = dict[str, Any]
 
@@ -103,3 +104,25 @@ def not_found(kind: str, name: str) -> VolumeError:
 
 def file_mode(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def project_keys(
+    data: dict[str, bytes], items: list[Any] | None, default_mode: int, optional: bool, missing: str
+) -> dict[str, FileProjection]:
+    """The files a configMap or secret source makes: every key, or just ``items`` (key → path, mode).
+
+    A listed key the object lacks fails the volume (``missing`` + the key) unless it is optional.
+    """
+    if not items:
+        return {key: FileProjection(value, default_mode) for key, value in data.items()}
+    payload = {}
+    for item in items:
+        key = item.get("key", "")
+        if key not in data:
+            if optional:
+                continue
+            raise VolumeError(f"{missing}{key}")
+        payload[item.get("path") or key] = FileProjection(
+            data[key], file_mode(item.get("mode"), default_mode)
+        )
+    return payload

@@ -20,6 +20,7 @@ from kubeling.kubelet.volumeplugins.base import (
     VolumeError,
     file_mode,
     not_found,
+    project_keys,
 )
 
 
@@ -34,19 +35,7 @@ def make_payload(
             data[key] = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise VolumeError(f"configmap key {key!r} holds invalid base64 binaryData") from exc
-    if not items:
-        return {key: FileProjection(value, default_mode) for key, value in data.items()}
-    payload = {}
-    for item in items:
-        key = item.get("key", "")
-        if key not in data:
-            if optional:
-                continue
-            raise VolumeError(f"configmap references non-existent config key: {key}")
-        payload[item.get("path") or key] = FileProjection(
-            data[key], file_mode(item.get("mode"), default_mode)
-        )
-    return payload
+    return project_keys(data, items, default_mode, optional, "configmap references non-existent config key: ")
 
 
 async def payload(

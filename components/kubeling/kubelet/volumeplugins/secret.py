@@ -19,6 +19,7 @@ from kubeling.kubelet.volumeplugins.base import (
     VolumeError,
     file_mode,
     not_found,
+    project_keys,
 )
 
 
@@ -35,20 +36,9 @@ def decoded(secret: Obj) -> dict[str, bytes]:
 def make_payload(
     items: list[Obj] | None, secret: Obj, default_mode: int, optional: bool
 ) -> dict[str, FileProjection]:
-    data = decoded(secret)
-    if not items:
-        return {key: FileProjection(value, default_mode) for key, value in data.items()}
-    payload = {}
-    for item in items:
-        key = item.get("key", "")
-        if key not in data:
-            if optional:
-                continue
-            raise VolumeError(f"references non-existent secret key: {key}")
-        payload[item.get("path") or key] = FileProjection(
-            data[key], file_mode(item.get("mode"), default_mode)
-        )
-    return payload
+    return project_keys(
+        decoded(secret), items, default_mode, optional, "references non-existent secret key: "
+    )
 
 
 async def payload(
