@@ -18,6 +18,7 @@ debug level.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 from collections.abc import Callable
@@ -108,7 +109,7 @@ class ControllerContext:
         self._recorders.clear()
 
 
-class Controller:
+class Controller(abc.ABC):
     name: ClassVar[str] = ""  # the --controllers name, e.g. "replicaset"
     service_account: ClassVar[str] = ""  # e.g. "replicaset-controller"
     component: ClassVar[str] = ""  # Event source; defaults to the service account name
@@ -147,9 +148,9 @@ class Controller:
 
     # -- work --------------------------------------------------------------------
 
+    @abc.abstractmethod
     async def reconcile(self, key: str) -> float | None:
         """Make the object at ``key`` as it should be; return seconds to look again, or None."""
-        raise NotImplementedError
 
     async def run(self) -> None:
         """Wait for the caches, then work the queue until cancelled."""
