@@ -232,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server(sub)
     _add_hollow_node(sub)
     from kubeling.controllers.cli import register as _register_controller_manager
+    from kubeling.dns.cli import register as _register_dns
     from kubeling.kubelet.cli import register as _register_kubelet
     from kubeling.pki.cli import register as _register_pki
     from kubeling.scheduler.cli import register as _register_scheduler
@@ -240,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     _register_controller_manager(sub)
     _register_scheduler(sub)
     _register_kubelet(sub)
+    _register_dns(sub)
     return parser
 
 
