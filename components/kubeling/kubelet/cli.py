@@ -51,6 +51,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tls-cert-file", default=None, help="default: self-signed under <root-dir>/pki")
     p.add_argument("--tls-private-key-file", default=None)
     p.add_argument("--client-ca-file", default=None, help="CA of the client certificates the server accepts")
+    p.add_argument("--resolv-conf", default=None, help="resolver config for dnsPolicy Default pods")
+    p.add_argument(
+        "--non-masquerade-cidr",
+        default=None,
+        help="pod traffic to addresses outside this range (the cluster's pod network) is masqueraded",
+    )
+    p.add_argument(
+        "--node-network-container",
+        default=None,
+        help="kubeling: a container holding this node's network namespace (hostNetwork pods join it)",
+    )
     p.set_defaults(run=_run)
 
 

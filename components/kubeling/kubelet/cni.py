@@ -84,6 +84,7 @@ def make_conflist(
     bridge: str = DEFAULT_BRIDGE,
     data_dir: str = "",
     mtu: int = 0,
+    ip_masq: bool = True,
 ) -> Obj:
     """The network configuration list for a node whose pods live in ``pod_cidr``."""
     ipaddress.ip_network(pod_cidr)  # reject garbage early, with Python's message
@@ -94,7 +95,7 @@ def make_conflist(
         "type": "bridge",
         "bridge": bridge,
         "isGateway": True,
-        "ipMasq": True,
+        "ipMasq": ip_masq,
         "hairpinMode": True,
         "ipam": ipam,
     }
@@ -318,16 +319,26 @@ class CNINetwork:
         network_name: str = DEFAULT_NETWORK,
         bridge: str = DEFAULT_BRIDGE,
         ipam_data_dir: str = "",
+        non_masquerade_cidr: str = "",
     ) -> None:
         self.conf_dir, self.bin_dir, self.ifname = conf_dir, bin_dir, ifname
         self.cache_dir = Path(cache_dir)
         self.network_name, self.bridge, self.ipam_data_dir = network_name, bridge, ipam_data_dir
+        if non_masquerade_cidr:
+            ipaddress.ip_network(non_masquerade_cidr)  # a clear error at start, not at first pod
+        self.non_masquerade_cidr = non_masquerade_cidr
         self._conflist: Obj | None = None
 
     def configure(self, pod_cidr: str) -> Path:
         """Write this node's conflist for ``pod_cidr`` (CRI UpdateRuntimeConfig) and use it."""
         conflist = make_conflist(
-            pod_cidr, name=self.network_name, bridge=self.bridge, data_dir=self.ipam_data_dir
+            pod_cidr,
+            name=self.network_name,
+            bridge=self.bridge,
+            data_dir=self.ipam_data_dir,
+            # With a cluster-wide pod range, pods on other nodes must see real pod IPs: the
+            # kubelet masquerades only what leaves that range (ensure_masquerade), not the bridge.
+            ip_masq=not self.non_masquerade_cidr,
         )
         path = write_conflist(self.conf_dir, conflist)
         self._conflist = conflist
@@ -508,6 +519,42 @@ class CNINetwork:
         rc, out = await iptables("-S", "CNI-FORWARD", check=False)
         if rc == 0 and all(r[1] == "CNI-ADMIN" for r in map(parse_rule, out.splitlines()) if r):
             await remove_firewall_chains()
+
+
+MASQUERADE_CHAIN = "KUBELING-POD-MASQ"
+
+
+def masquerade_rules(pod_cidr: str, non_masquerade_cidr: str) -> list[list[str]]:
+    """The nat rules (argv after ``-A``) that masquerade pod traffic leaving the cluster's pod range."""
+    return [
+        [
+            MASQUERADE_CHAIN,
+            "-s", pod_cidr,
+            "!", "-d", non_masquerade_cidr,
+            "-m", "addrtype", "!", "--dst-type", "LOCAL",
+            "-m", "comment", "--comment", "kubeling: pod traffic leaving the pod network",
+            "-j", "MASQUERADE",
+        ]
+    ]  # fmt: skip
+
+
+async def ensure_masquerade(pod_cidr: str, non_masquerade_cidr: str) -> None:
+    """Make this network namespace's nat table masquerade ``pod_cidr``'s traffic to outside
+    ``non_masquerade_cidr`` (idempotent: the chain is rebuilt, the jump added once)."""
+    rc, _ = await iptables("-t", "nat", "-N", MASQUERADE_CHAIN, check=False)
+    if rc:
+        await iptables("-t", "nat", "-F", MASQUERADE_CHAIN)
+    for argv in masquerade_rules(pod_cidr, non_masquerade_cidr):
+        await iptables("-t", "nat", "-A", *argv)
+    jump = ["POSTROUTING", "-j", MASQUERADE_CHAIN]
+    if (await iptables("-t", "nat", "-C", *jump, check=False))[0]:
+        await iptables("-t", "nat", "-A", *jump)
+
+
+async def remove_masquerade() -> None:
+    await iptables("-t", "nat", "-D", "POSTROUTING", "-j", MASQUERADE_CHAIN, check=False)
+    await iptables("-t", "nat", "-F", MASQUERADE_CHAIN, check=False)
+    await iptables("-t", "nat", "-X", MASQUERADE_CHAIN, check=False)
 
 
 async def remove_hostport_chains() -> None:

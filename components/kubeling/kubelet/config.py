@@ -45,6 +45,12 @@ class KubeletConfig:
     tls_cert_file: str = ""  # empty: a self-signed pair under <root-dir>/pki
     tls_private_key_file: str = ""
     client_ca_file: str = ""  # verifies client certificates (the apiserver's kubelet client)
+    # Pod traffic leaving this range is masqueraded by the kubelet (upstream's former
+    # --non-masquerade-cidr); empty: the CNI bridge masquerades whatever leaves the node's podCIDR.
+    non_masquerade_cidr: str = ""
+    # A container whose network namespace is this node's, when the kubelet runs in one that is
+    # not the host's (several nodes on one machine): hostNetwork pods join it. Empty: the host's.
+    node_network_container: str = ""
 
     @property
     def node_name(self) -> str:

@@ -44,7 +44,7 @@ import docker
 import docker.errors
 
 from kubeling.kubelet import dockerstreams
-from kubeling.kubelet.cni import CNIError, CNINetwork, parse_result
+from kubeling.kubelet.cni import CNIError, CNINetwork, ensure_masquerade, parse_result
 from kubeling.kubelet.images import PAUSE_IMAGE
 from kubeling.kubelet.runtime import (
     CONTAINER_ATTEMPT,
@@ -184,8 +184,12 @@ class DockerRuntime:
         log_max_size: str = "10m",
         log_max_files: int = 5,
         workers: int = 16,
+        node_network_container: str = "",
     ) -> None:
         self.cni = cni
+        # hostNetwork pods share the node's network namespace: the host's, or this container's
+        # when the node is one of several on the machine, each in a namespace of its own.
+        self.host_network_mode = f"container:{node_network_container}" if node_network_container else "host"
         self.root_dir = Path(root_dir)
         self.pause_image = pause_image
         self.cgroup_parent = cgroup_parent
@@ -244,6 +248,8 @@ class DockerRuntime:
     async def update_pod_cidr(self, pod_cidr: str) -> None:
         if self.cni is not None and pod_cidr:
             await asyncio.get_running_loop().run_in_executor(self._pool, self.cni.configure, pod_cidr)
+            if self.cni.non_masquerade_cidr:
+                await ensure_masquerade(pod_cidr, self.cni.non_masquerade_cidr)
 
     # -- sandboxes --------------------------------------------------------------------------------
 
@@ -281,7 +287,7 @@ class DockerRuntime:
             HOST_NETWORK: str(config.host_network).lower(),
         }
         host_config = self.api.create_host_config(
-            network_mode="host" if config.host_network else "none",
+            network_mode=self.host_network_mode if config.host_network else "none",
             ipc_mode="shareable",  # app containers join it with container:<id>
             cgroup_parent=config.cgroup_parent or self.cgroup_parent or None,
             sysctls=config.sysctls or None,

@@ -412,13 +412,23 @@ async def run(config: KubeletConfig) -> None:
     from kubeling.kubelet.docker import DockerRuntime
 
     await asyncio.to_thread(images.ensure_images)
-    cni = CNINetwork(config.cni_conf_dir, config.cni_bin_dir, str(Path(config.root_dir) / "cni"))
+    cni_dir = Path(config.root_dir) / "cni"
+    cni = CNINetwork(
+        config.cni_conf_dir,
+        config.cni_bin_dir,
+        str(cni_dir),
+        # host-local's reservations live with this kubelet's state: another kubelet on the same
+        # machine (a second node, a test) must never see, or garbage-collect, this one's IPs.
+        ipam_data_dir=str(cni_dir / "networks"),
+        non_masquerade_cidr=config.non_masquerade_cidr,
+    )
     runtime = DockerRuntime(
         cni,
         root_dir=config.root_dir,
         pause_image=config.pod_infra_container_image or images.PAUSE_IMAGE,
         # Only what this node made is ours: other kubelets (or test runs) may share the engine.
         labels={NODE_LABEL: config.node_name},
+        node_network_container=config.node_network_container,
     )
     client = RESTClient(load_config(config.kubeconfig), component="kubelet")
     kubelet = Kubelet(config, client, runtime)

@@ -137,3 +137,22 @@ def test_forward_rules_and_reservations(tmp_path: Path) -> None:
     (tmp_path / "last_reserved_ip.0").write_text("10.244.7.3")
     assert cni.stale_reservations(tmp_path, {LIVE}) == [tmp_path / "10.244.7.2"]
     assert cni.stale_reservations(tmp_path / "absent", set()) == []
+
+
+def test_cluster_wide_masquerade_turns_off_the_bridge_masquerade(tmp_path: Path) -> None:
+    network = cni.CNINetwork(str(tmp_path), non_masquerade_cidr="10.244.0.0/16")
+    network.configure("10.244.1.0/24")
+    assert network.conflist["plugins"][0]["ipMasq"] is False
+    assert cni.CNINetwork(str(tmp_path / "b")).configure("10.244.2.0/24").read_text().count('"ipMasq": true')
+
+
+def test_masquerade_rules_keep_pod_to_pod_traffic_unmasqueraded() -> None:
+    [rule] = cni.masquerade_rules("10.244.1.0/24", "10.244.0.0/16")
+    text = " ".join(rule)
+    assert text.startswith(f"{cni.MASQUERADE_CHAIN} -s 10.244.1.0/24 ! -d 10.244.0.0/16")
+    assert "--dst-type LOCAL" in text and rule[-2:] == ["-j", "MASQUERADE"]
+
+
+def test_non_masquerade_cidr_must_be_a_network(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        cni.CNINetwork(str(tmp_path), non_masquerade_cidr="not-a-cidr")
