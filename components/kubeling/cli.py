@@ -234,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     from kubeling.controllers.cli import register as _register_controller_manager
     from kubeling.dns.cli import register as _register_dns
     from kubeling.kubelet.cli import register as _register_kubelet
+    from kubeling.metrics.cli import register as _register_metrics_server
     from kubeling.pki.cli import register as _register_pki
     from kubeling.scheduler.cli import register as _register_scheduler
 
@@ -242,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     _register_scheduler(sub)
     _register_kubelet(sub)
     _register_dns(sub)
+    _register_metrics_server(sub)
     return parser
 
 
