@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# CoreDNS's kubernetes plugin answers cluster names with TTL 5 unless its `ttl`
-# option says otherwise; kubeadm's Corefile keeps that default, so do we.
-CLUSTER_TTL = 5
+# CoreDNS's kubernetes plugin answers with TTL 5 by default, but the Corefile
+# kubeadm installs says `ttl 30` (kubernetes/kubernetes#76238, to match the old
+# kube-dns): a kubeadm cluster answers 30, so that is our default.
+CLUSTER_TTL = 30
 
 
 @dataclass
