@@ -35,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--resolv-conf", default="/etc/resolv.conf")
     p.add_argument("--forward-timeout", type=duration, default=2.0, help="per upstream attempt")
-    p.add_argument("--ttl", type=int, default=CLUSTER_TTL, help="TTL of cluster answers (kubeadm's Corefile: 30)")
+    p.add_argument(
+        "--ttl", type=int, default=CLUSTER_TTL, help="TTL of cluster answers (kubeadm's Corefile: 30)"
+    )
     p.add_argument("--cache-size", type=int, default=9984, help="cached answers of forwarded names")
     p.add_argument("--cache-max-ttl", type=int, default=30, help="cap on a cached answer's TTL")
     p.add_argument("--health-port", type=_port, default=8080, help="HTTP /health; 0 disables")

@@ -120,7 +120,9 @@ class ClusterRecords:
         self._soa = RR(
             self.domain,
             QTYPE.SOA,
-            rdata=SOA(f"ns.dns.{self.domain}", f"hostmaster.{self.domain}", (self.serial, 7200, 1800, 86400, ttl)),
+            rdata=SOA(
+                f"ns.dns.{self.domain}", f"hostmaster.{self.domain}", (self.serial, 7200, 1800, 86400, ttl)
+            ),
             ttl=ttl,
         )
 
@@ -233,7 +235,10 @@ class ClusterRecords:
             add(base, srv)
             if port.get("name"):
                 owner = f"_{port['name'].lower()}._{port.get('protocol', 'TCP').lower()}.{base}"
-                add(owner, RR(owner, QTYPE.SRV, rdata=SRV(0, 100, int(port.get("port", 0)), base), ttl=self.ttl))
+                add(
+                    owner,
+                    RR(owner, QTYPE.SRV, rdata=SRV(0, 100, int(port.get("port", 0)), base), ttl=self.ttl),
+                )
         # Endpoint names work for ClusterIP services too (CoreDNS answers them).
         for endpoint in self._endpoints(key, service):
             owner = f"{endpoint.hostname}.{base}"
@@ -374,10 +379,7 @@ class ClusterRecords:
         cnames = [rr for rr in records if rr.rtype == QTYPE.CNAME]
         if cnames and qtype != QTYPE.CNAME:
             return self._follow(cnames[0], qtype)
-        if qtype == QTYPE.ANY:
-            chosen = records
-        else:
-            chosen = [rr for rr in records if rr.rtype == qtype]
+        chosen = records if qtype == QTYPE.ANY else [rr for rr in records if rr.rtype == qtype]
         answer = Answer(answers=chosen)
         if qtype in (QTYPE.SRV, QTYPE.ANY):
             answer.additional = self._srv_targets(chosen)
@@ -393,7 +395,9 @@ class ClusterRecords:
             inner = self._lookup_zone(target, qtype)
             chain.extend(inner.answers)
             if inner.chase or not inner.answers or inner.answers[-1].rtype != QTYPE.CNAME:
-                return Answer(rcode=inner.rcode, answers=chain, additional=inner.additional, chase=inner.chase)
+                return Answer(
+                    rcode=inner.rcode, answers=chain, additional=inner.additional, chase=inner.chase
+                )
             target = _fqdn(str(inner.answers[-1].rdata.label))
         return Answer(rcode=RCODE.SERVFAIL, answers=chain)  # a CNAME loop inside the zone
 
@@ -413,4 +417,8 @@ class ClusterRecords:
     # -- for readiness and metrics ----------------------------------------------------
 
     def counts(self) -> dict[str, int]:
-        return {"services": len(self._services), "names": len(self._names), "namespaces": len(self._namespaces)}
+        return {
+            "services": len(self._services),
+            "names": len(self._names),
+            "namespaces": len(self._namespaces),
+        }

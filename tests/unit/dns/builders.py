@@ -31,7 +31,12 @@ def make_service(
         spec.update(type="ClusterIP", clusterIP=ips[0], clusterIPs=ips)
     if publish_not_ready:
         spec["publishNotReadyAddresses"] = True
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
 
 
 def make_endpoint(ip: str, *, hostname: str = "", ready: bool | None = True) -> Obj:

@@ -21,7 +21,9 @@ def records() -> ClusterRecords:
     for ns in ("default", "kube-system", "apps"):
         model.set_namespace(make_namespace(ns))
     model.set_service(
-        make_service("web", cluster_ips=["10.96.0.20"], ports=[{"name": "http", "port": 80, "protocol": "TCP"}])
+        make_service(
+            "web", cluster_ips=["10.96.0.20"], ports=[{"name": "http", "port": 80, "protocol": "TCP"}]
+        )
     )
     model.set_service(make_service("dual", cluster_ips=["10.96.0.21", "fd00::21"], ports=[{"port": 8080}]))
     model.set_service(
@@ -152,7 +154,9 @@ def test_nxdomain_for_names_that_do_not_exist(records: ClusterRecords, qname: st
     assert [rr.rtype for rr in answer.authority] == [QTYPE.SOA]
 
 
-def test_external_name_answers_any_type_with_its_cname_and_asks_for_the_chase(records: ClusterRecords) -> None:
+def test_external_name_answers_any_type_with_its_cname_to_chase(
+    records: ClusterRecords,
+) -> None:
     answer = records.lookup("ext.default.svc.cluster.local", QTYPE.A)
     assert answer is not None
     assert rdata(answer) == ["example.org."]
