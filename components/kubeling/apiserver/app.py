@@ -39,6 +39,7 @@ from kubeling.apiserver.authz.wiring import (
     ensure_bootstrap_policy,
 )
 from kubeling.apiserver.config import APIServerConfig
+from kubeling.apiserver.endpointreconciler import EndpointReconciler, advertised_address
 from kubeling.apiserver.handlers import ResourceHandler, respond
 from kubeling.apiserver.negotiation import Shape, negotiate
 from kubeling.apiserver.openapi import OpenAPIPublisher
@@ -93,6 +94,7 @@ class APIServer:
         self.kubelet_proxy = kubeletproxy.KubeletProxy(self)
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._endpoints: EndpointReconciler | None = None
         self.port = config.secure_port
         low, _, high = config.service_node_port_range.partition("-")
         self._node_port_range = (int(low), int(high))
@@ -156,6 +158,12 @@ class APIServer:
         if sockets:
             self.port = sockets[0].getsockname()[1]
         log.info("serving securely on %s:%d", self.config.bind_address, self.port)
+        address = advertised_address(self.config.advertise_address, self.config.bind_address)
+        if address:
+            self._endpoints = EndpointReconciler(self, address, self.port)
+            self._tasks.append(asyncio.create_task(self._endpoints.run(), name="endpoint-reconciler"))
+        else:
+            log.warning("no non-loopback address to advertise: the kubernetes Service gets no endpoints")
 
     async def _compact_loop(self) -> None:
         """Compact history older than one interval, like kube-apiserver's compactor.
@@ -177,6 +185,11 @@ class APIServer:
                 log.warning("compaction failed: %s", exc)
 
     async def stop(self) -> None:
+        if self._endpoints is not None:
+            try:
+                await asyncio.wait_for(self._endpoints.remove_self(), 5)
+            except Exception as exc:  # leaving is a courtesy: the Lease expires anyway
+                log.warning("could not remove this server from the kubernetes endpoints: %r", exc)
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
