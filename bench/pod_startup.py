@@ -5,8 +5,11 @@ Prints, from one run:
     (or at --rate pods/s),
     "Running" being the first watch event that shows phase Running (upstream's
     pod startup SLO: p99 <= 5 s; kubeling's target: <= 3 s);
-  - the reference: the raw `docker run` (create + start of the same busybox image
-    with --network none, sequentially) p50/p99 in the same run.
+  - the references, in the same run: the raw `docker run` (create + start of the
+    same busybox image with --network none, sequentially) p50/p99, and N pause +
+    app pairs (the app joining the pause container's network and IPC, as a pod's
+    containers do) run all at once in parallel threads — the floor for N pods on
+    this machine — with the ratio kubelet p99 / parallel-pairs p99.
 
 Processes: a private `kubeling server` (controllers and scheduler on; its
 --cluster-cidr is a free 10.244.X.0/24 so node-ipam gives the node exactly
@@ -30,6 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
@@ -80,6 +84,36 @@ def raw_docker_runs(count: int) -> list[float]:
     finally:
         client.close()
     return times
+
+
+def raw_parallel_pairs(count: int) -> list[float]:
+    """Seconds from the common start to each pair running: `count` pause + app pairs, all at once."""
+    client = docker.from_env(timeout=120, max_pool_size=count + 2)  # one connection per thread
+    label = {"bench": f"raw-pairs-{uuid.uuid4().hex[:8]}"}
+
+    def pair(started: float) -> float:
+        pause = client.containers.run(
+            images.PAUSE_IMAGE, detach=True, network_mode="none", ipc_mode="shareable", labels=label
+        )
+        client.containers.run(
+            images.BUSYBOX_IMAGE,
+            ["sleep", "60"],
+            detach=True,
+            network_mode=f"container:{pause.id}",
+            ipc_mode=f"container:{pause.id}",
+            labels=label,
+        )
+        return time.perf_counter() - started
+
+    try:
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            started = time.perf_counter()
+            return list(pool.map(pair, [started] * count))
+    finally:
+        for container in client.containers.list(all=True, filters={"label": f"bench={label['bench']}"}):
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True)
+        client.close()
 
 
 async def wait_node_ready(client: RESTClient, name: str, timeout: float = 60.0) -> None:
@@ -194,6 +228,10 @@ async def main(args: argparse.Namespace) -> None:
         print(f"create -> Running (watch): p50 {p50:.2f}s  p99 {p99:.2f}s  max {max(latencies):.2f}s")
         raw50, raw99 = percentile(raw, 0.5), percentile(raw, 0.99)
         print(f"raw docker run (create+start, sequential): p50 {raw50:.2f}s  p99 {raw99:.2f}s")
+        pairs = await asyncio.to_thread(raw_parallel_pairs, args.pods)
+        pairs50, pairs99 = percentile(pairs, 0.5), percentile(pairs, 0.99)
+        print(f"raw pause+app pairs, {args.pods} in parallel: p50 {pairs50:.2f}s  p99 {pairs99:.2f}s")
+        print(f"ratio kubelet p99 / parallel pairs p99: {p99 / pairs99:.2f}")
     finally:
         pods = (await admin.list(PODS, namespace=NAMESPACE))["items"]
         for pod in pods:

@@ -7,7 +7,7 @@ import asyncio
 import signal
 from typing import Any
 
-from kubeling.flags import csv_list, duration
+from kubeling.flags import boolean, csv_list, duration
 from kubeling.kubelet.config import parse_labels, parse_taints
 
 
@@ -22,6 +22,24 @@ def _taints(value: str) -> list[dict[str, str]]:
     try:
         return parse_taints(value)
     except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _thresholds(value: str) -> dict[str, str]:
+    from kubeling.kubelet.eviction import ThresholdError, parse_signal_map
+
+    try:
+        return parse_signal_map(value)
+    except ThresholdError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _grace_periods(value: str) -> dict[str, float]:
+    from kubeling.kubelet.eviction import ThresholdError, parse_grace_map
+
+    try:
+        return {signal: duration(amount) for signal, amount in parse_grace_map(value).items()}
+    except ThresholdError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -61,6 +79,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--node-network-container",
         default=None,
         help="kubeling: a container holding this node's network namespace (hostNetwork pods join it)",
+    )
+    p.add_argument(
+        "--eviction-hard",
+        type=_thresholds,
+        default=None,
+        help="signal<quantity|percent,... (default memory.available<100Mi,nodefs.available<10%%,"
+        "imagefs.available<15%%,nodefs.inodesFree<5%%)",
+    )
+    p.add_argument("--eviction-soft", type=_thresholds, default=None, help="signal<quantity|percent,...")
+    p.add_argument(
+        "--eviction-soft-grace-period", type=_grace_periods, default=None, help="signal=duration,..."
+    )
+    p.add_argument("--eviction-pressure-transition-period", type=duration, default=None, help="default 5m")
+    p.add_argument(
+        "--eviction-max-pod-grace-period", type=int, default=None, help="seconds, for soft evictions"
+    )
+    p.add_argument(
+        "--enable-debugging-handlers", type=boolean, default=None, help="serve /logs/ (default true)"
+    )
+    p.add_argument("--node-log-dir", default=None, help="what the server's /logs/ serves (default /var/log)")
+    p.add_argument(
+        "--container-log-dir", default=None, help="container log symlinks (default /var/log/containers)"
     )
     p.set_defaults(run=_run)
 

@@ -45,6 +45,16 @@ class KubeletConfig:
     tls_cert_file: str = ""  # empty: a self-signed pair under <root-dir>/pki
     tls_private_key_file: str = ""
     client_ca_file: str = ""  # verifies client certificates (the apiserver's kubelet client)
+    # Node-pressure eviction (kubeling.kubelet.eviction); None: upstream's default hard thresholds.
+    eviction_hard: dict[str, str] | None = None
+    eviction_soft: dict[str, str] = field(default_factory=dict)
+    eviction_soft_grace_period: dict[str, float] = field(default_factory=dict)
+    eviction_pressure_transition_period: float = 300.0
+    eviction_max_pod_grace_period: int = 0
+    eviction_monitoring_interval: float = 10.0  # upstream's housekeeping period (not a flag there)
+    enable_debugging_handlers: bool = True  # the server's /logs/ (and exec, logs ... upstream)
+    node_log_dir: str = "/var/log"  # what /logs/ serves
+    container_log_dir: str = "/var/log/containers"  # <pod>_<namespace>_<container>-<id>.log symlinks
     # Pod traffic leaving this range is masqueraded by the kubelet (upstream's former
     # --non-masquerade-cidr); empty: the CNI bridge masquerades whatever leaves the node's podCIDR.
     non_masquerade_cidr: str = ""
@@ -75,6 +85,15 @@ _FILE_FIELDS: dict[str, tuple[str, Any]] = {
     "port": ("port", int),
     "tlsCertFile": ("tls_cert_file", str),
     "tlsPrivateKeyFile": ("tls_private_key_file", str),
+    "evictionHard": ("eviction_hard", lambda m: {str(k): str(v) for k, v in (m or {}).items()}),
+    "evictionSoft": ("eviction_soft", lambda m: {str(k): str(v) for k, v in (m or {}).items()}),
+    "evictionSoftGracePeriod": (
+        "eviction_soft_grace_period",
+        lambda m: {str(k): duration(str(v)) for k, v in (m or {}).items()},
+    ),
+    "evictionPressureTransitionPeriod": ("eviction_pressure_transition_period", duration),
+    "evictionMaxPodGracePeriod": ("eviction_max_pod_grace_period", int),
+    "enableDebuggingHandlers": ("enable_debugging_handlers", bool),
     "authentication": ("client_ca_file", lambda a: ((a or {}).get("x509") or {}).get("clientCAFile", "")),
 }
 
