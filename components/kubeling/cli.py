@@ -233,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hollow_node(sub)
     from kubeling.controllers.cli import register as _register_controller_manager
     from kubeling.dns.cli import register as _register_dns
+    from kubeling.image.cli import register as _register_image
     from kubeling.kubelet.cli import register as _register_kubelet
     from kubeling.metrics.cli import register as _register_metrics_server
     from kubeling.pki.cli import register as _register_pki
@@ -242,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     _register_controller_manager(sub)
     _register_scheduler(sub)
     _register_kubelet(sub)
+    _register_image(sub)
     _register_dns(sub)
     _register_metrics_server(sub)
     return parser
