@@ -594,6 +594,7 @@ class DockerRuntime:
             exit_code=int(state.get("ExitCode", 0)),
             labels=labels,
             log_path=labels.get(LOG_PATH, ""),
+            engine_log_path=info.get("LogPath") or "",
         )
         if result.finished_at and result.finished_at < result.started_at:
             result.finished_at = result.started_at  # the engine stamps StartedAt late for quick exits

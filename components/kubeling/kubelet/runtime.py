@@ -179,6 +179,7 @@ class ContainerStatus:
     message: str = ""  # the termination message, or the runtime's error
     labels: dict[str, str] = field(default_factory=dict)
     log_path: str = ""
+    engine_log_path: str = ""  # the runtime's own log file (Docker's json-file LogPath), once started
 
 
 @dataclass
