@@ -1,0 +1,1 @@
+"""Lab clusters: several kubeling nodes on one machine (network-namespace nodes; systemd-container nodes)."""
