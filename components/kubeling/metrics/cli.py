@@ -1,4 +1,4 @@
-"""The ``kubeling metrics-server`` subcommand: upstream metrics-server's flags, bound into MetricsServerConfig."""
+"""``kubeling metrics-server``: upstream metrics-server's flags, bound into MetricsServerConfig."""
 
 from __future__ import annotations
 

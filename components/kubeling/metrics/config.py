@@ -58,7 +58,7 @@ class MetricsServerConfig:
             out.append("metric-resolution should be a time duration at least 10s")
         unknown = [t for t in self.kubelet_preferred_address_types if t not in ADDRESS_TYPES]
         if unknown:
-            out.append(f"kubelet-preferred-address-types: unknown {unknown}; choose from {list(ADDRESS_TYPES)}")
+            out.append(f"kubelet-preferred-address-types: unknown {unknown}; choose from {ADDRESS_TYPES}")
         if not self.kubelet_preferred_address_types:
             out.append("kubelet-preferred-address-types must name at least one type")
         if bool(self.kubelet_client_certificate) != bool(self.kubelet_client_key):
