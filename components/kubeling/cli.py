@@ -237,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     from kubeling.kubelet.cli import register as _register_kubelet
     from kubeling.metrics.cli import register as _register_metrics_server
     from kubeling.pki.cli import register as _register_pki
+    from kubeling.proxy.cli import register as _register_proxy
     from kubeling.scheduler.cli import register as _register_scheduler
 
     _register_pki(sub)
@@ -246,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     _register_image(sub)
     _register_dns(sub)
     _register_metrics_server(sub)
+    _register_proxy(sub)
     return parser
 
 
