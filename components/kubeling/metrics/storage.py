@@ -34,7 +34,8 @@ class Usage:
 
 def usage_between(last: Point, prev: Point) -> Usage | None:
     """The usage from two points of one counter; None when it cannot be computed."""
-    window = last.timestamp - prev.timestamp
+    # Rounded to the microsecond: epoch floats would print windows like 9.975999832s.
+    window = round(last.timestamp - prev.timestamp, 6)
     if window <= 0 or last.cpu_ns < prev.cpu_ns:
         return None
     return Usage(int((last.cpu_ns - prev.cpu_ns) / window), last.memory, last.timestamp, window)
