@@ -235,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     from kubeling.dns.cli import register as _register_dns
     from kubeling.image.cli import register as _register_image
     from kubeling.kubelet.cli import register as _register_kubelet
+    from kubeling.lab.cli import register as _register_lab
     from kubeling.metrics.cli import register as _register_metrics_server
     from kubeling.pki.cli import register as _register_pki
     from kubeling.proxy.cli import register as _register_proxy
@@ -248,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     _register_dns(sub)
     _register_metrics_server(sub)
     _register_proxy(sub)
+    _register_lab(sub)
     return parser
 
 

@@ -1,0 +1,141 @@
+"""``kubeling lab up|down|status``: a cluster of several nodes on this machine.
+
+Nodes are network namespaces (``lab/netns.py``): a control plane on the host,
+a kubelet per node, and the addons (kube-proxy, cluster DNS, metrics-server)
+from ``templates/addons`` running as pods from the kubeling image, which is
+built first when missing.  The lab's state lives in its directory, so ``down``
+and ``status`` work from any shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from kubeling.flags import csv_list
+
+
+def _default_dir(name: str) -> Path:
+    base = os.environ.get("KUBELING_LAB_DIR") or str(Path.home() / ".kubeling" / "labs")
+    return Path(base) / name
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    lab = sub.add_parser("lab", help="a multi-node cluster on this machine (network-namespace nodes)")
+    verbs = lab.add_subparsers(dest="lab_command", required=True)
+
+    up = verbs.add_parser("up", help="bring a lab up (builds the kubeling image when needed)")
+    _common(up)
+    up.add_argument("--nodes", type=int, default=2, help="worker nodes (default 2)")
+    up.add_argument("--subnet", default="", help="the lab network, a /24 (default: a free 10.250.x.0/24)")
+    up.add_argument("--secure-port", type=int, default=6443)
+    up.add_argument(
+        "--addons",
+        type=csv_list,
+        default=None,
+        help="addons to apply (default kube-proxy,dns,metrics-server; '' for none)",
+    )
+    up.add_argument("--resolv-conf", default="/etc/resolv.conf", help="the cluster DNS's upstream resolvers")
+    up.set_defaults(run=_up)
+
+    down = verbs.add_parser("down", help="stop a lab and remove everything it made")
+    _common(down)
+    down.set_defaults(run=_down)
+
+    status = verbs.add_parser("status", help="the lab's nodes and system pods")
+    _common(status)
+    status.set_defaults(run=_status)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name", default="lab", help="lab name (default lab)")
+    p.add_argument("--dir", type=Path, default=None, help="state directory (default ~/.kubeling/labs/NAME)")
+
+
+def _directory(args: argparse.Namespace) -> Path:
+    return (args.dir or _default_dir(args.name)).resolve()
+
+
+async def _up(args: argparse.Namespace) -> int:
+    from kubeling.addons import DEFAULT_ADDONS, AddonValues, apply_addons
+    from kubeling.client.kubeconfig import load_kubeconfig
+    from kubeling.client.rest import RESTClient
+    from kubeling.lab.netns import STATE_FILE, LabError, LabSpec, NetnsLab, free_subnet
+
+    directory = _directory(args)
+    if (directory / STATE_FILE).exists() and NetnsLab.load(directory).server_pid:
+        print(f"lab {args.name} exists ({directory}): kubeling lab down --name {args.name}", file=sys.stderr)
+        return 1
+    if not args.name.isalnum() or len(args.name) > 10:
+        print("--name: letters and digits only, at most 10", file=sys.stderr)
+        return 2
+    addons = list(DEFAULT_ADDONS) if args.addons is None else [a for a in args.addons if a]
+    image = ""
+    if addons:
+        from kubeling.image.build import ensure_kubeling_image
+
+        print("==> the kubeling image (built when missing or older than this checkout)", flush=True)
+        image = await asyncio.to_thread(ensure_kubeling_image)
+    spec = LabSpec(
+        name=args.name,
+        directory=directory,
+        nodes=args.nodes,
+        subnet=args.subnet or free_subnet(),
+        secure_port=args.secure_port,
+        resolv_conf=args.resolv_conf,
+    )
+    lab = NetnsLab(spec)
+    print(f"==> lab {args.name}: control plane at {spec.apiserver_url}, {args.nodes} nodes", flush=True)
+    try:
+        await asyncio.to_thread(lab.up)
+    except LabError as exc:
+        print(f"lab up failed: {exc}", file=sys.stderr)
+        return 1
+    if addons:
+        print(f"==> addons: {', '.join(addons)}", flush=True)
+
+        async def apply() -> None:
+            client = RESTClient(load_kubeconfig(lab.kubeconfig), component="kubeling-lab")
+            try:
+                values = AddonValues(
+                    image=image,
+                    apiserver_url=spec.apiserver_url,
+                    service_cidr=spec.service_cidr,
+                    cluster_cidr=spec.cluster_cidr,
+                )
+                await apply_addons(client, addons, values)
+            finally:
+                await client.close()
+
+        await apply()
+    print(f"lab {args.name} is up:\n    export KUBECONFIG={lab.kubeconfig}\n    kubectl get nodes -o wide")
+    return 0
+
+
+async def _down(args: argparse.Namespace) -> int:
+    from kubeling.lab.netns import STATE_FILE, NetnsLab
+
+    directory = _directory(args)
+    if not (directory / STATE_FILE).exists():
+        print(f"no lab {args.name} in {directory}", file=sys.stderr)
+        return 1
+    NetnsLab.load(directory).down()
+    print(f"lab {args.name} is down")
+    return 0
+
+
+async def _status(args: argparse.Namespace) -> int:
+    from kubeling.lab.netns import STATE_FILE, NetnsLab
+
+    directory = _directory(args)
+    if not (directory / STATE_FILE).exists():
+        print(f"no lab {args.name} in {directory}", file=sys.stderr)
+        return 1
+    lab = NetnsLab.load(directory)
+    nodes = lab.kubectl("get", "nodes", "-o", "wide", check=False)
+    pods = lab.kubectl("get", "pods", "-n", "kube-system", "-o", "wide", check=False)
+    print(nodes.stdout or nodes.stderr, pods.stdout or pods.stderr, sep="\n")
+    return 0 if nodes.returncode == 0 else 1
