@@ -24,7 +24,7 @@ from dnslib import QTYPE, RR, A, DNSRecord
 from kubeling.addons import DEFAULT_ADDONS, AddonValues, apply_addons
 from kubeling.client.kubeconfig import load_kubeconfig
 from kubeling.client.rest import RESTClient
-from kubeling.lab.netns import LabSpec, NetnsLab
+from kubeling.lab.netns import LabSpec, NetnsLab, free_subnet
 
 # The name and address the fake upstream resolver knows (TEST-NET-1: documentation only).
 OUTSIDE_NAME = "outside.kubeling-upstream.test."
@@ -59,26 +59,6 @@ class ServicesLab:
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
 
 
-def _free_subnet() -> str:
-    """A /24 of 10.250.0.0/16 no Docker network uses yet."""
-    import subprocess
-
-    used = set()
-    names = subprocess.run(["docker", "network", "ls", "-q"], capture_output=True, text=True).stdout.split()
-    if names:
-        out = subprocess.run(
-            ["docker", "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", *names],
-            capture_output=True,
-            text=True,
-        ).stdout
-        used = set(out.split())
-    for third in range(100, 200):
-        subnet = f"10.250.{third}.0/24"
-        if subnet not in used:
-            return subnet
-    raise RuntimeError("no free 10.250.x.0/24 for a lab network")
-
-
 async def _apply(lab: NetnsLab, image: str) -> list[str]:
     client = RESTClient(load_kubeconfig(lab.kubeconfig), component="e2e-addons")
     try:
@@ -100,7 +80,7 @@ def services_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServicesL
     image = ensure_kubeling_image()
     image_ref = image if isinstance(image, str) else image.ref
     directory: Path = tmp_path_factory.mktemp("lab")
-    subnet = _free_subnet()
+    subnet = free_subnet(first=100)
     gateway = subnet.rsplit(".", 1)[0] + ".1"
     resolv = directory / "resolv.conf"
     resolv.write_text(f"nameserver {gateway}\n")

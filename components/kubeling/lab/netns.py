@@ -353,6 +353,20 @@ class NetnsLab:
             self.save()
 
 
+def free_subnet(prefix: str = "10.250", first: int = 0) -> str:
+    """A /24 under ``prefix``.0.0/16 that no Docker network uses yet."""
+    names = _run(["docker", "network", "ls", "-q"]).stdout.split()
+    used: set[str] = set()
+    if names:
+        template = "{{range .IPAM.Config}}{{.Subnet}} {{end}}"
+        used = set(_run(["docker", "network", "inspect", "-f", template, *names]).stdout.split())
+    for third in range(first, 256):
+        subnet = f"{prefix}.{third}.0/24"
+        if subnet not in used:
+            return subnet
+    raise LabError(f"no free {prefix}.x.0/24 for a lab network")
+
+
 def _host_routes_via(gateways: set[str]) -> Iterator[str]:
     for line in _run(["ip", "-4", "route", "show"]).stdout.splitlines():
         parts = line.split()
