@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import kubeling
-from kubeling.flags import csv_list, duration
+from kubeling.flags import add_bool, csv_list, duration
 
 
 def _modes(value: str) -> str:
@@ -77,6 +77,7 @@ def _add_apiserver(sub: argparse._SubParsersAction) -> None:
         default=300.0,
         help="how often to compact datastore history (e.g. 5m, 300s, 0 to disable)",
     )
+    _add_aggregation_flags(p)
     for which in ("not-ready", "unreachable"):
         p.add_argument(
             f"--default-{which}-toleration-seconds",
@@ -85,6 +86,33 @@ def _add_apiserver(sub: argparse._SubParsersAction) -> None:
             help=f"tolerationSeconds of the {which}:NoExecute toleration added to pods that have none",
         )
     p.set_defaults(run=_run_apiserver)
+
+
+def _add_aggregation_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--requestheader-client-ca-file",
+        default="",
+        help="CA whose client certificates may assert users in request headers (front proxies)",
+    )
+    p.add_argument(
+        "--requestheader-allowed-names",
+        type=csv_list,
+        default=[],
+        help="client certificate common names allowed to assert users (empty: any)",
+    )
+    p.add_argument("--requestheader-username-headers", type=csv_list, default=[], help="e.g. X-Remote-User")
+    p.add_argument("--requestheader-group-headers", type=csv_list, default=[], help="e.g. X-Remote-Group")
+    p.add_argument(
+        "--requestheader-extra-headers-prefix", type=csv_list, default=[], help="e.g. X-Remote-Extra-"
+    )
+    p.add_argument("--proxy-client-cert-file", default="", help="client certificate for extension apiservers")
+    p.add_argument("--proxy-client-key-file", default="", help="its private key")
+    add_bool(
+        p,
+        "--enable-aggregator-routing",
+        default=False,
+        help="proxy to APIServices' endpoint IPs instead of their Services' cluster IPs",
+    )
 
 
 def _run_apiserver(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
@@ -122,6 +150,14 @@ def _run_apiserver(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
             kubelet_client_certificate=args.kubelet_client_certificate,
             kubelet_client_key=args.kubelet_client_key,
             kubelet_certificate_authority=args.kubelet_certificate_authority,
+            requestheader_client_ca_file=args.requestheader_client_ca_file,
+            requestheader_allowed_names=args.requestheader_allowed_names,
+            requestheader_username_headers=args.requestheader_username_headers,
+            requestheader_group_headers=args.requestheader_group_headers,
+            requestheader_extra_headers_prefix=args.requestheader_extra_headers_prefix,
+            proxy_client_cert_file=args.proxy_client_cert_file,
+            proxy_client_key_file=args.proxy_client_key_file,
+            enable_aggregator_routing=args.enable_aggregator_routing,
         )
     )
 

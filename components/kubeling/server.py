@@ -32,6 +32,7 @@ from kubeling.apiserver.config import APIServerConfig
 from kubeling.client.kubeconfig import ClientConfig
 from kubeling.client.rest import RESTClient
 from kubeling.pki.certs import write_atomic
+from kubeling.pki.selfsigned import ensure_front_proxy
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,7 @@ def apiserver_config(config: ServerConfig) -> APIServerConfig:
     data_dir.mkdir(parents=True, exist_ok=True)
     _admin_token(data_dir)
     sa_key = _service_account_key(data_dir)
+    front_proxy_ca, front_proxy_cert, front_proxy_key = ensure_front_proxy(data_dir / "pki")
     return APIServerConfig(
         bind_address=config.bind_address,
         secure_port=config.secure_port,
@@ -159,6 +161,16 @@ def apiserver_config(config: ServerConfig) -> APIServerConfig:
         service_account_signing_key_file=str(sa_key),
         service_account_key_files=[str(sa_key)],
         service_cluster_ip_range=config.service_cluster_ip_range,
+        # The aggregation layer as kubeadm configures it: the front-proxy pair and its headers.
+        requestheader_client_ca_file=str(front_proxy_ca),
+        requestheader_allowed_names=["front-proxy-client"],
+        requestheader_username_headers=["X-Remote-User"],
+        requestheader_group_headers=["X-Remote-Group"],
+        requestheader_extra_headers_prefix=["X-Remote-Extra-"],
+        proxy_client_cert_file=str(front_proxy_cert),
+        proxy_client_key_file=str(front_proxy_key),
+        # This process may run where no kube-proxy programs cluster IPs: go to endpoints directly.
+        enable_aggregator_routing=True,
     )
 
 

@@ -411,6 +411,12 @@ def _hpa_v1(hpa: Obj) -> None:
     _child(hpa, "spec").setdefault("minReplicas", 1)
 
 
+def _api_service(apiservice: Obj) -> None:
+    service = _d(_d(apiservice.get("spec")).get("service"))
+    if service:
+        service.setdefault("port", 443)
+
+
 def _endpoint_slice(eps: Obj) -> None:
     for port in _items(eps.get("ports")):
         port.setdefault("name", "")
@@ -495,6 +501,7 @@ _DEFAULTERS: dict[tuple[str, str, str], Callable[[Obj], None]] = {
     ("batch", "v1", "Job"): _job,
     ("autoscaling", "v2", "HorizontalPodAutoscaler"): _hpa_v2,
     ("autoscaling", "v1", "HorizontalPodAutoscaler"): _hpa_v1,
+    ("apiregistration.k8s.io", "v1", "APIService"): _api_service,
     ("discovery.k8s.io", "v1", "EndpointSlice"): _endpoint_slice,
     ("networking.k8s.io", "v1", "IngressClass"): _ingress_class,
     ("networking.k8s.io", "v1", "NetworkPolicy"): _network_policy,

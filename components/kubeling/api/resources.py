@@ -364,6 +364,16 @@ _BUILTINS: tuple[Resource, ...] = (
         verbs=("create",),
         schema_package="io.k8s.api.authorization",
     ),
+    # apiregistration: the aggregation layer's APIServices
+    _r(
+        "apiregistration.k8s.io/v1",
+        "APIService",
+        "apiservices",
+        namespaced=False,
+        cats=("api-extensions",),
+        sub=("status",),
+        schema_package="io.k8s.kube-aggregator.pkg.apis.apiregistration",
+    ),
     # apiextensions
     _r(
         "apiextensions.k8s.io/v1",
@@ -380,6 +390,7 @@ _BUILTINS: tuple[Resource, ...] = (
 # Preferred version first within each group, groups in upstream's discovery order.
 GROUP_ORDER = (
     "",
+    "apiregistration.k8s.io",
     "apps",
     "events.k8s.io",
     "authentication.k8s.io",

@@ -1030,6 +1030,17 @@ def _csr_row(obj: Obj, now: datetime) -> list[Any]:
     ]
 
 
+def _api_service_row(obj: Obj, now: datetime) -> list[Any]:
+    service = _dict(_get(obj, "spec", "service"))
+    target = f"{_str(service.get('namespace'))}/{_str(service.get('name'))}" if service else "Local"
+    available = "Unknown"
+    for condition in _list(_get(obj, "status", "conditions")):
+        if _get(condition, "type") == "Available":
+            status = _str(_get(condition, "status"))
+            available = status if status == "True" else f"{status} ({_str(_get(condition, 'reason'))})"
+    return [_name(obj), target, available, _age(obj, now)]
+
+
 def _default_row(obj: Obj, now: datetime) -> list[Any]:
     return [_name(obj), _rfc3339(_get(obj, "metadata", "creationTimestamp"))]
 
@@ -1358,6 +1369,15 @@ PRINTERS: dict[tuple[str, str], Printer] = {
             Column("ServiceAccounts", priority=1, doc="ServiceAccounts in the clusterRoleBinding"),
         ),
         _binding_row,
+    ),
+    ("apiregistration.k8s.io", "apiservices"): Printer(
+        (
+            NAME,
+            Column("Service", doc="The reference to the service that hosts this API endpoint."),
+            Column("Available", doc="Whether this service is available."),
+            AGE,
+        ),
+        _api_service_row,
     ),
     ("coordination.k8s.io", "leases"): Printer(
         (NAME, Column("Holder", doc=("io.k8s.api.coordination.v1.LeaseSpec", "holderIdentity")), AGE),

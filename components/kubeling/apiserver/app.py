@@ -21,7 +21,16 @@ from aiohttp import web
 import kubeling
 from kubeling.api import errors
 from kubeling.api.resources import Registry, Resource
-from kubeling.apiserver import clientcerts, crds, discovery, kubeletproxy
+from kubeling.apiserver import (
+    aggregator,
+    autoregister,
+    availability,
+    clientcerts,
+    crds,
+    discovery,
+    kubeletproxy,
+    requestheader,
+)
 from kubeling.apiserver.admission.chain import AdmissionChain, default_chain
 from kubeling.apiserver.admission.priority import ensure_system_priority_classes
 from kubeling.apiserver.admission.wiring import CacheLister, quota_charger
@@ -92,6 +101,12 @@ class APIServer:
         )
         self.handler = ResourceHandler(self)
         self.kubelet_proxy = kubeletproxy.KubeletProxy(self)
+        request_header = requestheader.request_header_config(config)
+        if request_header is not None:
+            self.authenticator.request_header = requestheader.RequestHeaderAuthenticator(request_header)
+        self.aggregator = aggregator.AggregatorProxy(self)
+        self.availability = availability.AvailabilityController(self, self.aggregator)
+        self.aggregator.on_unreachable = lambda name: self.availability.mark([name])
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._endpoints: EndpointReconciler | None = None
@@ -128,6 +143,7 @@ class APIServer:
         await ensure_system_priority_classes(self)
         await ensure_bootstrap_policy(self)
         await aggregate_once(self)
+        await autoregister.ensure_local_api_services(self)
         self.authorizer = build_authorizer(
             [m.strip() for m in self.config.authorization_mode.split(",") if m.strip()],
             CacheRBACLister(self),
@@ -135,6 +151,11 @@ class APIServer:
         )
         self._tasks.append(asyncio.create_task(aggregation_loop(self), name="clusterrole-aggregation"))
         self._tasks.append(asyncio.create_task(crds.establish_loop(self), name="crd-establisher"))
+        self._tasks.append(
+            asyncio.create_task(
+                self.availability.run(config.apiservice_resync_interval), name="apiservice-availability"
+            )
+        )
         if config.etcd_compaction_interval > 0:
             self._tasks.append(asyncio.create_task(self._compact_loop(), name="compactor"))
         # What startup built (schemas, the loaded cache, modules) lives as long as
@@ -158,6 +179,8 @@ class APIServer:
         if sockets:
             self.port = sockets[0].getsockname()[1]
         log.info("serving securely on %s:%d", self.config.bind_address, self.port)
+        # After the serving context: without a PKI it is what makes the client CA file.
+        await requestheader.publish(self)
         address = advertised_address(self.config.advertise_address, self.config.bind_address)
         if address:
             self._endpoints = EndpointReconciler(self, address, self.port)
@@ -197,6 +220,7 @@ class APIServer:
         if self._runner is not None:
             await self._runner.cleanup()
         await self.kubelet_proxy.close()
+        await self.aggregator.close()
         if self.cache is not None:
             await self.cache.stop()
         if self.storage is not None:
@@ -225,13 +249,19 @@ class APIServer:
             cert, key = str(crt_path), str(key_path)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert, key)
-        if self.config.client_ca_file:
+        client_cas = [f for f in (self.config.client_ca_file, self.config.requestheader_client_ca_file) if f]
+        if client_cas:
             # Ask for a client certificate; requests without one fall back to tokens.
             context.verify_mode = ssl.CERT_OPTIONAL
-            context.load_verify_locations(self.config.client_ca_file)
+            for ca_file in client_cas:
+                context.load_verify_locations(ca_file)
             if clientcerts.defer_verification(context):
                 # The authenticator verifies certificates and answers 401, as upstream.
-                self.authenticator.client_cas = clientcerts.load_client_cas(self.config.client_ca_file)
+                self.authenticator.client_cas = (
+                    clientcerts.load_client_cas(self.config.client_ca_file)
+                    if self.config.client_ca_file
+                    else []
+                )
             else:
                 log.warning("client certificates are verified in the TLS handshake: bad ones get no 401")
                 # At least let signed-but-expired certificates through so they get a 401
@@ -473,6 +503,9 @@ class APIServer:
         query = dict(request.query)
         info = parse(request.method, request.path, query)
         self._authorize(user, info, request.path, query)
+        apiservice = self._aggregated_api_service(request.path)
+        if apiservice is not None:
+            return await self.aggregator.handle(request, apiservice, user)
         if not info.is_resource_request:
             return await self._non_resource(request)
         if kubeletproxy.handles(info):
@@ -501,8 +534,10 @@ class APIServer:
         if path == "/api":
             return self._discovery(request, discovery.api_versions(), aggregated_group="")
         if path == "/apis":
-            return self._discovery(request, discovery.api_group_list(self.registry), aggregated_group="apis")
+            return self._discovery(request, self._api_group_list(), aggregated_group="apis")
         segments = path.strip("/").split("/")
+        if segments[0] == "apis" and len(segments) == 2 and segments[1] not in self.registry.group_versions():
+            return respond(request, self._aggregated_api_group(segments[1]))
         if segments[0] == "api" and len(segments) == 2:
             if segments[1] not in self.registry.group_versions().get("", []):
                 raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
@@ -536,6 +571,53 @@ class APIServer:
             return respond(request, {"paths": sorted(paths)})
         raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
 
+    # -- aggregation -------------------------------------------------------------
+
+    def _aggregated_api_service(self, path: str) -> dict[str, Any] | None:
+        """The APIService with a service that serves ``path`` (``/apis/<group>/<version>[/...]``), if any."""
+        if not path.startswith("/apis/"):
+            return None
+        segments = path[len("/apis/") :].split("/", 2)
+        if len(segments) < 2 or segments[1] in self.registry.group_versions().get(segments[0], ()):
+            return None
+        apiservice = aggregator.api_service_for(self, segments[0], segments[1])
+        if apiservice is None or aggregator.service_ref(apiservice) is None:
+            return None
+        return apiservice
+
+    def aggregated_versions(self) -> list[discovery.AggregatedVersion]:
+        """Every group-version an extension apiserver serves (built-in groups excluded)."""
+        built_in = self.registry.group_versions()
+        versions = []
+        for apiservice in aggregator.api_services(self):
+            spec = apiservice.get("spec") or {}
+            group, version = str(spec.get("group") or ""), str(spec.get("version") or "")
+            if aggregator.service_ref(apiservice) is None or not group or group in built_in:
+                continue
+            cached = self.availability.discovery.get(apiservice["metadata"]["name"])
+            versions.append(
+                discovery.AggregatedVersion(
+                    group=group,
+                    version=version,
+                    group_priority=int(spec.get("groupPriorityMinimum") or 0),
+                    version_priority=int(spec.get("versionPriority") or 0),
+                    resource_list=cached.resource_list if cached else None,
+                    fresh=bool(cached and cached.fresh),
+                )
+            )
+        return versions
+
+    def _api_group_list(self) -> dict[str, Any]:
+        return discovery.with_aggregated_groups(
+            discovery.api_group_list(self.registry), self.aggregated_versions()
+        )
+
+    def _aggregated_api_group(self, group: str) -> dict[str, Any]:
+        for name, versions in discovery.aggregated_groups(self.aggregated_versions()):
+            if name == group:
+                return discovery.aggregated_api_group(name, versions)
+        raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
+
     def _discovery(
         self, request: web.Request, legacy: dict[str, Any], *, aggregated_group: str
     ) -> web.Response:
@@ -545,6 +627,8 @@ class APIServer:
             target = None
         if target is not None and target.shape is Shape.DISCOVERY_V2 and hasattr(discovery, "aggregated"):
             body = discovery.aggregated(self.registry, aggregated_group)
+            if aggregated_group == "apis":
+                body = discovery.with_aggregated_discovery(body, self.aggregated_versions())
             return web.Response(
                 body=orjson.dumps(body),
                 headers={

@@ -1,7 +1,9 @@
 """Authentication: who is asking.
 
-In order, as upstream: an x509 client certificate verified against
-``--client-ca-file`` (CN → user, O → groups), then a bearer token — a static
+In order, as upstream: a front proxy's request headers, trusted only with a
+client certificate of ``--requestheader-client-ca-file`` (see
+:mod:`kubeling.apiserver.requestheader`), an x509 client certificate verified
+against ``--client-ca-file`` (CN → user, O → groups), then a bearer token — a static
 token (``--token-auth-file``, CSV ``token,user,uid,"group1,group2"``) or a
 ServiceAccount JWT.  No credentials at all is ``system:anonymous``; a token
 nobody knows gets 401.  Everyone authenticated is in ``system:authenticated``.
@@ -25,6 +27,7 @@ from cryptography import x509
 
 from kubeling.api import errors
 from kubeling.apiserver.clientcerts import CertificateRejected, verify_client_certificate
+from kubeling.apiserver.requestheader import RequestHeaderAuthenticator
 from kubeling.apiserver.satokens import Lookup, ServiceAccountTokens
 
 log = logging.getLogger(__name__)
@@ -98,8 +101,14 @@ class Authenticator:
         self._lookup = lookup
         # Set when the TLS handshake defers client-certificate verification to us.
         self.client_cas: list[x509.Certificate] | None = None
+        # Set when --requestheader-client-ca-file is given.
+        self.request_header: RequestHeaderAuthenticator | None = None
 
     def authenticate(self, request: web.Request) -> User:
+        if self.request_header is not None:
+            asserted = self.request_header.authenticate(request)
+            if asserted is not None:
+                return _authenticated(User(asserted.name, groups=asserted.groups, extra=asserted.extra))
         header = request.headers.get("Authorization", "")
         if not header:
             cert_user = self._certificate_user(request)

@@ -39,3 +39,16 @@ class APIServerConfig:
     kubelet_client_certificate: str = ""
     kubelet_client_key: str = ""
     kubelet_certificate_authority: str = ""
+    # Front-proxy (request-header) authentication: who may assert users in headers.
+    requestheader_client_ca_file: str = ""
+    requestheader_allowed_names: list[str] = field(default_factory=list)
+    requestheader_username_headers: list[str] = field(default_factory=list)
+    requestheader_group_headers: list[str] = field(default_factory=list)
+    requestheader_extra_headers_prefix: list[str] = field(default_factory=list)
+    # The aggregator's client identity towards extension apiservers.
+    proxy_client_cert_file: str = ""
+    proxy_client_key_file: str = ""
+    # Proxy to an APIService's endpoints rather than to its Service's clusterIP.
+    enable_aggregator_routing: bool = False
+    # Seconds between availability checks of every APIService.
+    apiservice_resync_interval: float = 30.0

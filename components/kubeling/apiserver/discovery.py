@@ -213,3 +213,121 @@ def aggregated(registry: Registry, prefix: str) -> Obj:
         "metadata": {},
         "items": items,
     }
+
+
+# -- aggregated APIs (APIServices with a service) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class AggregatedVersion:
+    """One served group-version of an extension apiserver, as discovery shows it."""
+
+    group: str
+    version: str
+    group_priority: int
+    version_priority: int
+    # The backend's APIResourceList (None until a discovery check got one) and whether it is current.
+    resource_list: Obj | None = None
+    fresh: bool = False
+
+
+def aggregated_groups(versions: list[AggregatedVersion]) -> list[tuple[str, list[AggregatedVersion]]]:
+    """Groups by highest groupPriorityMinimum then name; versions by versionPriority then version."""
+    from kubeling.api.resources import version_priority
+
+    by_group: dict[str, list[AggregatedVersion]] = {}
+    for entry in versions:
+        by_group.setdefault(entry.group, []).append(entry)
+    ordered = sorted(by_group.items(), key=lambda item: (-max(v.group_priority for v in item[1]), item[0]))
+    return [
+        (
+            group,
+            sorted(entries, key=lambda v: (v.version_priority, version_priority(v.version)), reverse=True),
+        )
+        for group, entries in ordered
+    ]
+
+
+def aggregated_api_group(group: str, versions: list[AggregatedVersion]) -> Obj:
+    """``/apis/<group>`` of an aggregated group (versions already in preference order)."""
+    return {
+        "kind": "APIGroup",
+        "apiVersion": "v1",
+        "name": group,
+        "versions": [_group_version(group, v.version) for v in versions],
+        "preferredVersion": _group_version(group, versions[0].version),
+    }
+
+
+def with_aggregated_groups(group_list: Obj, versions: list[AggregatedVersion]) -> Obj:
+    """An ``/apis`` APIGroupList with the aggregated groups appended."""
+    groups = list(group_list["groups"])
+    for group, entries in aggregated_groups(versions):
+        entry = aggregated_api_group(group, entries)
+        del entry["kind"], entry["apiVersion"]
+        groups.append(entry)
+    return {**group_list, "groups": groups}
+
+
+def _discovery_resources(resource_list: Obj) -> list[Obj]:
+    """An APIResourceList's resources in aggregated (v2) form, subresources nested."""
+    entries = [e for e in resource_list.get("resources") or [] if isinstance(e, dict)]
+    resources: dict[str, Obj] = {}
+    for entry in entries:
+        name = str(entry.get("name") or "")
+        if not name or "/" in name:
+            continue
+        resource: Obj = {
+            "resource": name,
+            "responseKind": {
+                "group": entry.get("group", ""),
+                "version": entry.get("version", ""),
+                "kind": entry.get("kind", ""),
+            },
+            "scope": "Namespaced" if entry.get("namespaced") else "Cluster",
+            "singularResource": entry.get("singularName", ""),
+            "verbs": list(entry.get("verbs") or []),
+        }
+        for key in ("shortNames", "categories"):
+            if entry.get(key):
+                resource[key] = list(entry[key])
+        resources[name] = resource
+    for entry in entries:
+        parent, _, sub = str(entry.get("name") or "").partition("/")
+        if sub and parent in resources:
+            resources[parent].setdefault("subresources", []).append(
+                {
+                    "subresource": sub,
+                    "responseKind": {
+                        "group": entry.get("group", ""),
+                        "version": entry.get("version", ""),
+                        "kind": entry.get("kind", ""),
+                    },
+                    "verbs": list(entry.get("verbs") or []),
+                }
+            )
+    return list(resources.values())
+
+
+def with_aggregated_discovery(discovery: Obj, versions: list[AggregatedVersion]) -> Obj:
+    """An ``/apis`` APIGroupDiscoveryList with the aggregated groups appended.
+
+    A group-version whose backend did not answer the last check is marked
+    ``Stale`` (with the resources it last served, if any), as upstream does.
+    """
+    items = list(discovery["items"])
+    for group, entries in aggregated_groups(versions):
+        items.append(
+            {
+                "metadata": {"name": group, "creationTimestamp": None},
+                "versions": [
+                    {
+                        "version": v.version,
+                        "resources": _discovery_resources(v.resource_list or {}),
+                        "freshness": "Current" if v.fresh else "Stale",
+                    }
+                    for v in entries
+                ],
+            }
+        )
+    return {**discovery, "items": items}

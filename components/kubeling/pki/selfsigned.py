@@ -71,3 +71,33 @@ def ensure_client_cert(
     certs.write_atomic(key, certs.key_to_pem(client_key), 0o600)
     certs.write_atomic(crt, certs.cert_to_pem(client), 0o644)
     return crt, key
+
+
+def ensure_front_proxy(cert_dir: Path) -> tuple[Path, Path, Path]:
+    """(front-proxy-ca.crt, front-proxy-client.crt, front-proxy-client.key), made once.
+
+    kubeadm's front-proxy pair: a CA of its own (so a front-proxy certificate is
+    never mistaken for a user's) and the aggregator's client certificate, CN
+    ``front-proxy-client``, which extension apiservers accept as the proxy.
+    """
+    ca_crt, ca_key_path = cert_dir / "front-proxy-ca.crt", cert_dir / "front-proxy-ca.key"
+    crt, key = cert_dir / "front-proxy-client.crt", cert_dir / "front-proxy-client.key"
+    now = certs.utcnow()
+    if not (ca_crt.exists() and ca_key_path.exists()):
+        ca_key = certs.generate_key(certs.KeyType.ECDSA)
+        ca = certs.new_ca(ca_key, common_name="front-proxy-ca", days=3650, now=now)
+        certs.write_atomic(ca_crt, certs.cert_to_pem(ca), 0o644)
+        certs.write_atomic(ca_key_path, certs.key_to_pem(ca_key), 0o600)
+        crt.unlink(missing_ok=True)
+    request = certs.CertRequest(common_name="front-proxy-client", usages=frozenset({certs.CLIENT_AUTH}))
+    if crt.exists() and key.exists() and certs.matches(certs.load_cert(crt.read_bytes()), request):
+        return ca_crt, crt, key
+    ca = certs.load_cert(ca_crt.read_bytes())
+    ca_key = certs.load_key(ca_key_path.read_bytes())
+    client_key = certs.generate_key(certs.KeyType.ECDSA)
+    client = certs.issue(
+        request, public_key=client_key.public_key(), ca_cert=ca, ca_key=ca_key, days=365, now=now
+    )
+    certs.write_atomic(key, certs.key_to_pem(client_key), 0o600)
+    certs.write_atomic(crt, certs.cert_to_pem(client), 0o644)
+    return ca_crt, crt, key

@@ -32,7 +32,8 @@ def test_api_group_list_has_named_groups_with_preferred_version() -> None:
     assert groups["apps"]["versions"] == [{"groupVersion": "apps/v1", "version": "v1"}]
     assert groups["autoscaling"]["preferredVersion"] == {"groupVersion": "autoscaling/v2", "version": "v2"}
     assert [v["version"] for v in groups["autoscaling"]["versions"]] == ["v2", "v1"]
-    assert body["groups"][0]["name"] == "apps"  # upstream's order: apps first
+    # upstream's order: the aggregator's own group, then apps
+    assert [g["name"] for g in body["groups"][:2]] == ["apiregistration.k8s.io", "apps"]
 
 
 def test_api_group() -> None:
@@ -120,7 +121,7 @@ def test_aggregated_core() -> None:
 def test_aggregated_groups() -> None:
     items = discovery.aggregated(REGISTRY, "apis")["items"]
     names = [i["metadata"]["name"] for i in items]
-    assert "" not in names and names[0] == "apps"
+    assert "" not in names and names[:2] == ["apiregistration.k8s.io", "apps"]
     autoscaling = items[names.index("autoscaling")]
     assert [v["version"] for v in autoscaling["versions"]] == ["v2", "v1"]
     cluster_scoped = next(

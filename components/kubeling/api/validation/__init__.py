@@ -25,7 +25,7 @@ from typing import Any
 
 from kubeling.api.errors import Cause
 from kubeling.api.resources import Resource
-from kubeling.api.validation import apps, batch, core, crd, other
+from kubeling.api.validation import apiregistration, apps, batch, core, crd, other
 from kubeling.api.validation.common import (
     NameFn,
     as_dict,
@@ -130,6 +130,9 @@ _RULES: dict[tuple[str, str], KindRules] = {
     ),
     ("storage.k8s.io", "StorageClass"): KindRules(
         create=other.validate_storage_class, update=other.validate_storage_class_update
+    ),
+    ("apiregistration.k8s.io", "APIService"): KindRules(
+        name=apiregistration.api_service_name, create=apiregistration.validate_api_service
     ),
     ("apiextensions.k8s.io", "CustomResourceDefinition"): KindRules(
         create=crd.validate_crd, update=crd.validate_crd_update
