@@ -11,6 +11,7 @@ kubeadm-shaped files load; unknown fields are refused.
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import socket
 from dataclasses import dataclass, field, fields
@@ -149,7 +150,7 @@ def from_file(path: str | Path) -> dict[str, Any]:
             raise ConfigError(f"{path}: unknown or unsupported field {key!r}")
         try:
             out.update(_FILE_FIELDS[key](value))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
             raise ConfigError(f"{path}: {key}: {exc}") from None
     return out
 
