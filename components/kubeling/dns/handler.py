@@ -158,7 +158,9 @@ class Resolver:
             return self._finish(request, reply, udp, family, started, "kubernetes")
         reply, plugin = await self._resolve_upstream(request)
         if reply is None:
-            return self._finish(request, request.reply(), udp, family, started, plugin, RCODE.SERVFAIL)
+            failed = request.reply()
+            failed.header.aa = 0  # not our zone: nothing authoritative about it
+            return self._finish(request, failed, udp, family, started, plugin, RCODE.SERVFAIL)
         reply.header.id = request.header.id
         reply.header.aa = 0
         return self._finish(request, reply, udp, family, started, plugin, keep_edns=True)
