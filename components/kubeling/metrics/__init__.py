@@ -15,6 +15,7 @@ What runs where, as upstream's metrics-server:
   request headers, client certificates, TokenReview) from the
   ``kube-system/extension-apiserver-authentication`` ConfigMap or flags, and
   authorizes them with SubjectAccessReviews;
+- ``selfmetrics.py`` is its own ``/metrics``;
 - ``server.py`` wires it into one process (``run(config)``) serving HTTPS
   with ``/livez``, ``/readyz`` (ready after the first scrape) and ``/healthz``.
 """

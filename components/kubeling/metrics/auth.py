@@ -181,7 +181,8 @@ class DelegatedAuth:
         self.authentication_client = authentication_client
         self.authorization_client = authorization_client
         self.sources = apply_flags(AuthSources(), config)
-        self.loaded = False  # True once the ConfigMap (or flags alone) gave a complete picture
+        # True once the ConfigMap was read, or when flags name both CAs and it is not needed.
+        self.loaded = bool(config.client_ca_file and config.requestheader.client_ca_file)
         self._tokens: dict[str, tuple[float, User | None]] = {}
         self._decisions: dict[tuple[Any, ...], tuple[float, bool, str]] = {}
 

@@ -37,6 +37,7 @@ from kubeling.metrics.api import MetricsAPI, status_response
 from kubeling.metrics.auth import DelegatedAuth, forbidden_message
 from kubeling.metrics.config import MetricsServerConfig
 from kubeling.metrics.scraper import Scraper
+from kubeling.metrics.selfmetrics import ScrapeStats, exposition
 from kubeling.metrics.storage import MetricsStorage
 from kubeling.pki.selfsigned import ensure_serving_cert
 
@@ -69,6 +70,7 @@ class MetricsServer:
         self.api = MetricsAPI(self.storage, self.node_informer.store, self.pod_informer.store)
         self.port = config.secure_port
         self.last_tick = 0.0
+        self.stats = ScrapeStats()
         self._runner: web.AppRunner | None = None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -106,6 +108,7 @@ class MetricsServer:
         self._tasks.append(asyncio.create_task(self._refresh_auth(), name="metrics-server-auth"))
         app = web.Application(middlewares=[self._guard])
         app.router.add_routes(self.api.routes())
+        app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/livez", self.live._all)
         app.router.add_get("/healthz", self.live._all)
         app.router.add_get("/readyz", self.ready._all)
@@ -174,6 +177,7 @@ class MetricsServer:
             started = time.monotonic()
             batch, failures = await self.scraper.scrape(nodes)
             self.storage.store(batch)
+            self.stats.record(time.monotonic() - started, len(nodes), failures)
             log.debug(
                 "scraped %d nodes (%d failed), %d pods in %.2fs",
                 len(nodes),
@@ -186,8 +190,13 @@ class MetricsServer:
 
     async def _refresh_auth(self) -> None:
         while True:
-            await asyncio.sleep(self.config.authentication_config_refresh)
+            # Until the ConfigMap is read once, ask often: front-proxy requests need it.
+            loaded = self.auth.loaded
+            await asyncio.sleep(self.config.authentication_config_refresh if loaded else 2.0)
             await self.auth.refresh()
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(text=exposition(self.stats, self.storage), content_type="text/plain")
 
     # -- requests --------------------------------------------------------------------------
 

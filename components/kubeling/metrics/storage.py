@@ -88,6 +88,14 @@ class MetricsStorage:
             return None  # restarted since the stored point: its counter began again
         return _keep_previous(new, last, prev)
 
+    def point_counts(self) -> tuple[int, int]:
+        """(node points, container points) held, both samples counted."""
+        nodes = len(self._nodes_last) + len(self._nodes_prev)
+        containers = sum(len(c) for c in self._pods_last.values()) + sum(
+            len(c) for c in self._pods_prev.values()
+        )
+        return nodes, containers
+
     def node_usage(self, name: str) -> Usage | None:
         last, prev = self._nodes_last.get(name), self._nodes_prev.get(name)
         if last is None or prev is None:

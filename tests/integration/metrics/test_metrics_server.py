@@ -287,3 +287,6 @@ async def test_busy_pod_and_node_report_cpu_through_front_proxy_and_tokens(env: 
     assert (status, body["reason"]) == (401, "Unauthorized")
     for path in ("/livez", "/healthz"):
         assert (await env.get(path))[0] == 200
+    status, body = await env.get("/metrics", user="admin", groups=admin_group)
+    assert status == 200 and 'metrics_server_storage_points{type="container"}' in body["text"]
+    assert (await env.get("/metrics", user="bob"))[0] == 403
