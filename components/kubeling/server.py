@@ -10,6 +10,12 @@ identities (``system:kube-controller-manager``, ``system:kube-scheduler``:
 static tokens in ``DATA_DIR/tokens.csv``), so RBAC treats them exactly as
 it treats the separate daemons of a multi-node cluster.  Either can be
 turned off (``--disable-controller-manager``, ``--disable-scheduler``).
+
+For the aggregation layer it makes kubeadm's front-proxy CA and
+``front-proxy-client`` certificate in ``DATA_DIR/pki`` and passes the
+request-header and proxy-client flags; aggregated APIs are reached at their
+endpoints (``--enable-aggregator-routing``), since this process may run where
+no kube-proxy programs cluster IPs.
 """
 
 from __future__ import annotations

@@ -320,3 +320,80 @@ def test_a_stopped_backend_makes_the_apiservice_unavailable(
     assert row[2:4] == ["False", "(FailedDiscoveryCheck)"]
     status, body = server.request("GET", f"/apis/{GROUP}/{VERSION}/namespaces/default/flunders")
     assert status == 503 and json.loads(body)["kind"] == "Status"
+
+
+# -- request-header authentication and what extension apiservers read ------------------------------
+
+
+def test_extension_apiserver_authentication_configmap(server: KubelingServer) -> None:
+    status, body = server.request(
+        "GET", "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication"
+    )
+    assert status == 200, body
+    data = json.loads(body)["data"]
+    pki = server.data_dir / "pki"
+    assert data == {
+        "client-ca-file": (pki / "ca.crt").read_text(),
+        "requestheader-client-ca-file": (pki / "front-proxy-ca.crt").read_text(),
+        "requestheader-allowed-names": '["front-proxy-client"]',
+        "requestheader-username-headers": '["X-Remote-User"]',
+        "requestheader-group-headers": '["X-Remote-Group"]',
+        "requestheader-extra-headers-prefix": '["X-Remote-Extra-"]',
+    }
+
+
+def _intruder_cert(pki: Path, directory: Path) -> tuple[Path, Path]:
+    """A client certificate from the front-proxy CA whose CN is not an allowed name."""
+    ca = certs.load_cert((pki / "front-proxy-ca.crt").read_bytes())
+    ca_key = certs.load_key((pki / "front-proxy-ca.key").read_bytes())
+    key = certs.generate_key(certs.KeyType.ECDSA)
+    request = certs.CertRequest(common_name="intruder", usages=frozenset({certs.CLIENT_AUTH}))
+    cert = certs.issue(
+        request, public_key=key.public_key(), ca_cert=ca, ca_key=ca_key, days=1, now=certs.utcnow()
+    )
+    (directory / "intruder.crt").write_bytes(certs.cert_to_pem(cert))
+    (directory / "intruder.key").write_bytes(certs.key_to_pem(key))
+    return directory / "intruder.crt", directory / "intruder.key"
+
+
+def _whoami(server: KubelingServer, cert: Path, key: Path) -> tuple[int, dict[str, Any]]:
+    """A SelfSubjectReview sent with a client certificate and front-proxy identity headers."""
+    context = server.ssl_context()
+    context.load_cert_chain(cert, key)
+    request = urllib.request.Request(
+        f"{server.url}/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        data=json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}).encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "X-Remote-User": "alice",
+            "X-Remote-Group": "team-a",
+            "X-Remote-Extra-Scopes": "read",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_request_headers_count_only_from_an_allowed_front_proxy(
+    server: KubelingServer, tmp_path: Path
+) -> None:
+    pki = server.data_dir / "pki"
+    status, body = _whoami(server, pki / "front-proxy-client.crt", pki / "front-proxy-client.key")
+    assert status == 201, body
+    user = body["status"]["userInfo"]
+    assert user["username"] == "alice"
+    assert user["groups"] == ["team-a", "system:authenticated"]
+    assert user["extra"] == {"scopes": ["read"]}
+
+    # A user's certificate (the cluster CA's) is that user, whatever headers it sends.
+    node_cert = next(pki.glob("kubelet-*.crt"))
+    status, body = _whoami(server, node_cert, node_cert.with_suffix(".key"))
+    assert status == 201 and body["status"]["userInfo"]["username"].startswith("system:node:")
+
+    # The front-proxy CA's certificate with a CN that is not allowed asserts nothing, and is no user.
+    status, body = _whoami(server, *_intruder_cert(pki, tmp_path))
+    assert status == 401 and body["reason"] == "Unauthorized"

@@ -178,3 +178,101 @@ def test_aggregated_discovery_nests_subresources_and_marks_stale() -> None:
     assert version["resources"][0]["scope"] == "Namespaced"
     assert version["resources"][0]["subresources"][0]["subresource"] == "status"
     assert down["versions"][0] == {"version": "v1", "resources": [], "freshness": "Stale"}
+
+
+def test_aggregation_flags_bind_into_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubeling.apiserver import app
+    from kubeling.apiserver.config import APIServerConfig
+    from kubeling.cli import build_parser
+
+    seen: list[APIServerConfig] = []
+    monkeypatch.setattr(app, "run", seen.append)
+    args = build_parser().parse_args(
+        [
+            "apiserver",
+            "--storage-backend=sqlite",
+            "--requestheader-client-ca-file=/pki/front-proxy-ca.crt",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            "--proxy-client-cert-file=/pki/front-proxy-client.crt",
+            "--proxy-client-key-file=/pki/front-proxy-client.key",
+            "--enable-aggregator-routing=true",
+        ]
+    )
+    args.run(args)
+    (config,) = seen
+    assert config.requestheader_client_ca_file == "/pki/front-proxy-ca.crt"
+    assert config.requestheader_allowed_names == ["front-proxy-client"]
+    assert config.requestheader_username_headers == ["X-Remote-User"]
+    assert config.requestheader_group_headers == ["X-Remote-Group"]
+    assert config.requestheader_extra_headers_prefix == ["X-Remote-Extra-"]
+    assert (config.proxy_client_cert_file, config.proxy_client_key_file) == (
+        "/pki/front-proxy-client.crt",
+        "/pki/front-proxy-client.key",
+    )
+    assert config.enable_aggregator_routing is True
+    # The standalone apiserver routes to cluster IPs unless told otherwise, as upstream.
+    assert APIServerConfig().enable_aggregator_routing is False
+
+
+class _Cache:
+    def __init__(self, objects: list[dict[str, Any]]) -> None:
+        self.objects = objects
+
+    def list(self, bucket: str, prefix: str) -> list[dict[str, Any]]:
+        return [o for o in self.objects if o.get("addressType")]
+
+
+class _Server:
+    """Just what routing reads: Services by name and the cached EndpointSlices."""
+
+    def __init__(self, service: dict[str, Any] | None, slices: list[dict[str, Any]]) -> None:
+        self.registry = REGISTRY
+        self.cache = _Cache(slices)
+        self.service = service
+
+    def lookup(self, group: str, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.service if (group, plural, namespace, name) == ("", "services", "ns", "svc") else None
+
+
+SERVICE = {
+    "metadata": {"name": "svc", "namespace": "ns"},
+    "spec": {"clusterIP": "10.96.0.20", "ports": [{"name": "https", "port": 443, "targetPort": 8443}]},
+}
+
+
+def _slice(ready: bool | None, port_name: str = "https") -> dict[str, Any]:
+    conditions = {} if ready is None else {"ready": ready}
+    return {
+        "metadata": {"namespace": "ns", "labels": {"kubernetes.io/service-name": "svc"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["10.244.0.7"], "conditions": conditions}],
+        "ports": [{"name": port_name, "port": 8443}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("service", "slices", "endpoint_routing", "want"),
+    [
+        (SERVICE, [_slice(True)], True, ("10.244.0.7", 8443)),
+        (SERVICE, [_slice(None)], True, ("10.244.0.7", 8443)),
+        (SERVICE, [_slice(False)], True, "no ready endpoints"),
+        (SERVICE, [_slice(True, "metrics")], True, "no ready endpoints"),
+        (SERVICE, [], False, ("10.96.0.20", 443)),
+        (None, [], False, "is not present"),
+        ({**SERVICE, "spec": {**SERVICE["spec"], "clusterIP": "None"}}, [], False, "no clusterIP"),
+    ],
+    ids=["ready", "ready-unset", "not-ready", "other-port-name", "cluster-ip", "no-service", "headless"],
+)
+def test_routing(service: Any, slices: list[dict[str, Any]], endpoint_routing: bool, want: Any) -> None:
+    from kubeling.apiserver.aggregator import BackendUnavailable, resolve
+
+    ref = {"namespace": "ns", "name": "svc", "port": 443}
+    server: Any = _Server(service, slices)
+    if isinstance(want, tuple):
+        assert resolve(server, ref, endpoint_routing=endpoint_routing) == want
+    else:
+        with pytest.raises(BackendUnavailable, match=want):
+            resolve(server, ref, endpoint_routing=endpoint_routing)
