@@ -8,7 +8,7 @@ ServiceAccount and RBAC objects are applied with kubectl and the server uses
 a TokenRequest token of ``kube-system/metrics-server``, so the kubelet's
 TokenReview + SubjectAccessReview (nodes/metrics) and the apiserver's RBAC
 decide as in a cluster.  Callers reach it the way the aggregator does: a
-client certificate of a front-proxy CA (``--requestheader-client-ca-file``)
+client certificate of the front-proxy CA (read from extension-apiserver-authentication)
 with X-Remote-User/Group headers, or a bearer token.
 """
 
@@ -38,7 +38,7 @@ from kubeling.client.rest import RESTClient
 from kubeling.kubelet.config import KubeletConfig
 from kubeling.kubelet.images import BUSYBOX_IMAGE
 from kubeling.kubelet.kubelet import Kubelet
-from kubeling.metrics.config import MetricsServerConfig, RequestHeaderConfig
+from kubeling.metrics.config import MetricsServerConfig
 from kubeling.metrics.server import MetricsServer
 from kubeling.pki import certs
 from tests.fixtures.server import KubelingServer, kubectl
@@ -74,34 +74,37 @@ def kserver(tmp_path_factory: pytest.TempPathFactory, test_network: Any) -> Iter
 
 @dataclass
 class FrontProxy:
-    ca_file: Path
-    ssl: ssl.SSLContext  # presents the front-proxy client certificate
+    ssl: ssl.SSLContext  # presents the apiserver's front-proxy client certificate
     stranger_ssl: ssl.SSLContext  # the same CN from a CA nobody trusts
 
 
-def _client_context(directory: Path, name: str, common_name: str) -> ssl.SSLContext:
+def _presenting(crt: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # metrics-server's serving certificate is self-signed
+    context.load_cert_chain(crt, key)
+    return context
+
+
+def _stranger_context(directory: Path, name: str, common_name: str) -> ssl.SSLContext:
     now = certs.utcnow()
     ca_key = certs.generate_key(certs.KeyType.ECDSA)
     ca = certs.new_ca(ca_key, common_name=f"{name}-ca", days=1, now=now)
     key = certs.generate_key(certs.KeyType.ECDSA)
     request = certs.CertRequest(common_name=common_name, usages=frozenset({certs.CLIENT_AUTH}))
     cert = certs.issue(request, public_key=key.public_key(), ca_cert=ca, ca_key=ca_key, days=1, now=now)
-    certs.write_atomic(directory / f"{name}-ca.crt", certs.cert_to_pem(ca), 0o644)
     certs.write_atomic(directory / f"{name}.crt", certs.cert_to_pem(cert), 0o644)
     certs.write_atomic(directory / f"{name}.key", certs.key_to_pem(key), 0o600)
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # metrics-server's serving certificate is self-signed
-    context.load_cert_chain(directory / f"{name}.crt", directory / f"{name}.key")
-    return context
+    return _presenting(directory / f"{name}.crt", directory / f"{name}.key")
 
 
 @pytest.fixture(scope="module")
-def front_proxy(tmp_path_factory: pytest.TempPathFactory) -> FrontProxy:
-    directory = tmp_path_factory.mktemp("front-proxy")
-    trusted = _client_context(directory, "front-proxy", "front-proxy-client")
-    stranger = _client_context(directory, "stranger", "front-proxy-client")
-    return FrontProxy(directory / "front-proxy-ca.crt", trusted, stranger)
+def front_proxy(kserver: KubelingServer, tmp_path_factory: pytest.TempPathFactory) -> FrontProxy:
+    """The server's own front-proxy pair (trusted through extension-apiserver-authentication)."""
+    pki = kserver.data_dir / "pki"
+    trusted = _presenting(pki / "front-proxy-client.crt", pki / "front-proxy-client.key")
+    stranger = _stranger_context(tmp_path_factory.mktemp("stranger"), "stranger", "front-proxy-client")
+    return FrontProxy(trusted, stranger)
 
 
 @dataclass
@@ -180,9 +183,6 @@ async def env(
         cert_dir=str(tmp_path / "metrics-certs"),
         metric_resolution=10.0,
         kubelet_insecure_tls=True,
-        requestheader=RequestHeaderConfig(
-            client_ca_file=str(front_proxy.ca_file), allowed_names=["front-proxy-client"]
-        ),
     )
     client = RESTClient(_service_account_config(kserver), component="metrics-server")
     metrics = MetricsServer(config, client)
@@ -290,3 +290,114 @@ async def test_busy_pod_and_node_report_cpu_through_front_proxy_and_tokens(env: 
     status, body = await env.get("/metrics", user="admin", groups=admin_group)
     assert status == 200 and 'metrics_server_storage_points{type="container"}' in body["text"]
     assert (await env.get("/metrics", user="bob"))[0] == 403
+
+
+def _registration(port: int) -> list[dict[str, Any]]:
+    """The manifest's APIService, with its Service pointed at this in-process server (127.0.0.1:port)."""
+    [apiservice] = [d for d in render(image="unused") if d["kind"] == "APIService"]
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "metrics-server", "namespace": "kube-system"},
+        "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]},
+    }
+    endpoints = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": "metrics-server-test",
+            "namespace": "kube-system",
+            "labels": {"kubernetes.io/service-name": "metrics-server"},
+        },
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}],
+        "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+    }
+    return [service, endpoints, apiservice]
+
+
+def _busy_deployment(namespace: str) -> list[dict[str, Any]]:
+    labels = {"app": "busy"}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "busy", "namespace": namespace},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [BUSY], "terminationGracePeriodSeconds": 0},
+            },
+        },
+    }
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "busy", "namespace": namespace},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "busy"},
+            "minReplicas": 1,
+            "maxReplicas": 2,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}},
+                }
+            ],
+        },
+    }
+    return [deployment, hpa]
+
+
+async def test_kubectl_top_and_the_hpa_through_the_aggregator(env: Env) -> None:
+    docs = _registration(env.metrics.port) + _busy_deployment(env.namespace)
+    kubectl(env.server, "apply", "-f", "-", input="\n---\n".join(json.dumps(d) for d in docs))
+    try:
+
+        async def top(*args: str) -> str:
+            result = await asyncio.to_thread(kubectl, env.server, "top", *args, check=False)
+            return result.stdout if result.returncode == 0 else ""
+
+        async def node_row() -> str:
+            return next((line for line in (await top("nodes")).splitlines() if line.startswith(NODE)), "")
+
+        row = await env.eventually(node_row, 60, "kubectl top nodes lists this node")
+        print(row)
+        _name, cpu, _cpu_percent, memory, *_ = row.split()
+        assert cpu.endswith("m") and int(cpu[:-1]) > 0 and memory.endswith("Mi"), row
+
+        async def busy_row() -> str:
+            out = await top("pods", "-A")
+            return next((line for line in out.splitlines() if line.startswith(env.namespace)), "")
+
+        row = await env.eventually(busy_row, 60, "kubectl top pods -A lists the busy pod")
+        print(row)
+        _namespace, pod_name, cpu, memory = row.split()
+        assert pod_name.startswith("busy-") and int(cpu.removesuffix("m")) > 50, row
+
+        async def scaled_up() -> int:
+            result = await asyncio.to_thread(
+                kubectl, env.server, "get", "deployment", "busy", "-n", env.namespace, "-o", "json"
+            )
+            replicas = json.loads(result.stdout)["spec"]["replicas"]
+            return replicas if replicas > 1 else 0
+
+        # ~250% of the 100m request against a 50% target: the HPA wants its maximum.
+        assert await env.eventually(scaled_up, 60, "the HPA scales the busy Deployment up") == 2
+    finally:
+        kubectl(
+            env.server,
+            "delete",
+            "-n",
+            env.namespace,
+            "hpa/busy",
+            "deployment/busy",
+            "--wait=false",
+            check=False,
+        )
+        kubectl(
+            env.server, "delete", "apiservice", "v1beta1.metrics.k8s.io", "--ignore-not-found", check=False
+        )
+        kubectl(env.server, "delete", "-n", "kube-system", "service/metrics-server", check=False)
+        kubectl(env.server, "delete", "-n", "kube-system", "endpointslice/metrics-server-test", check=False)
