@@ -175,7 +175,17 @@ def _ensure_kubeling(
     log.info("building %s on %s", ref, base.ref)
     _build_kubeling_layer(client, base=base.ref, version=version, digest=digest, root=root, no_cache=no_cache)
     _drop_replaced(client, old, ref)
+    _prune_stale_bases(client, keep=base.ref)
     return [base, _result(client, ref, True, started)]
+
+
+def _prune_stale_bases(client: docker.DockerClient, *, keep: str) -> None:
+    """Untag bases of older recipes; the engine refuses (and we keep) any an image still builds on."""
+    for image in client.images.list(name=recipes.BASE_REPOSITORY):
+        for tag in image.tags:
+            if tag != keep:
+                with contextlib.suppress(docker.errors.APIError):
+                    client.images.remove(tag)
 
 
 def ensure_kubeling_image(

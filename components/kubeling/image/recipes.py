@@ -21,14 +21,18 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import kubeling
+from kubeling.api.schemas import SCHEMA_VERSION_DIR
 from kubeling.image.errors import ImageError
 
 DEBIAN_SUITE = "bookworm"
 # The image's python3 must match the host's minor version: the host builds the wheels (cp311).
 IMAGE_PYTHON = (3, 11)
 PACKAGES = ("python3", "iptables", "conntrack", "iproute2", "ca-certificates", "procps")
-BASE_RECIPE_VERSION = "1"
+BASE_RECIPE_VERSION = "2"
+# kubernetes-validate ships schemas of every release (~110 MB); kubeling reads only this one.
+SCHEMA_DIR = f"kubernetes_validate/kubernetes-json-schema/{SCHEMA_VERSION_DIR}"
 VENV = "/opt/kubeling"
+SITE_PACKAGES = f"{VENV}/lib/python{IMAGE_PYTHON[0]}.{IMAGE_PYTHON[1]}/site-packages"
 IMAGE_PATH = f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 BASE_REPOSITORY = "kubeling/base"
@@ -73,6 +77,7 @@ def base_hash(dependencies: Iterable[str], packages: Iterable[str] = PACKAGES) -
         f"recipe={BASE_RECIPE_VERSION}",
         f"suite={DEBIAN_SUITE}",
         f"python={IMAGE_PYTHON[0]}.{IMAGE_PYTHON[1]}",
+        f"schemas={SCHEMA_DIR}",
         "packages=" + ",".join(sorted(set(packages))),
         "dependencies=" + "\n".join(sorted(d.strip() for d in dependencies)),
     ]

@@ -7,7 +7,8 @@ Runs on the host as root, in this order:
    the mirror this host's apt uses (read at run time, see ``sources``);
 3. :func:`install_venv` copies the wheelhouse into the tree and, chrooted,
    makes the venv and installs it with pip run from its own wheel and
-   ``--no-index`` (no network, no pip config, no cache), then removes the copy;
+   ``--no-index`` (no network, no pip config, no cache), then removes the copy
+   and the schemas of the Kubernetes releases kubeling does not serve;
 4. :func:`slim` drops what a container never reads (docs, man pages, locales,
    apt lists and caches, logs) and everything naming the mirror or this host
    (``sources.list``, ``resolv.conf``, ``hostname``);
@@ -29,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from kubeling.image.errors import ImageError
-from kubeling.image.recipes import DEBIAN_SUITE, PACKAGES, VENV
+from kubeling.image.recipes import DEBIAN_SUITE, PACKAGES, SCHEMA_DIR, SITE_PACKAGES, VENV
 from kubeling.image.wheelhouse import REQUIREMENTS, pip_wheel
 
 # Relative to the root: directory contents removed by slim().
@@ -139,6 +140,16 @@ def install_venv(root: Path, wheelhouse: Path) -> None:
         )  # fmt: skip
     finally:
         shutil.rmtree(staged, ignore_errors=True)
+    _prune_schemas(root)
+
+
+def _prune_schemas(root: Path) -> None:
+    kept = root / SITE_PACKAGES.lstrip("/") / SCHEMA_DIR
+    if not kept.is_dir():
+        raise ImageError(f"the venv has no {SCHEMA_DIR}: does pyproject still depend on kubernetes-validate?")
+    for other in kept.parent.iterdir():
+        if other != kept:
+            shutil.rmtree(other)
 
 
 def slim(root: Path) -> None:

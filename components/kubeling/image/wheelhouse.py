@@ -96,6 +96,16 @@ def pip_wheel(wheelhouse: Path) -> Path:
     return found[-1]
 
 
+def _backend_installed() -> bool:
+    """setuptools that can make wheels: its own bdist_wheel (>= 70.1), or the ``wheel`` package's."""
+    if importlib.util.find_spec("setuptools") is None:
+        return False
+    return (
+        importlib.util.find_spec("wheel") is not None
+        or importlib.util.find_spec("setuptools.command.bdist_wheel") is not None
+    )
+
+
 def build_kubeling_wheel(root: Path, out_dir: Path) -> Path:
     """A wheel of kubeling from the checkout at ``root`` (its dependencies are not included)."""
     missing = [name for name in (*_COPIED_TOP_FILES, "components") if not (root / name).exists()]
@@ -108,8 +118,8 @@ def build_kubeling_wheel(root: Path, out_dir: Path) -> Path:
         for name in _COPIED_TOP_FILES:
             shutil.copy2(root / name, src / name)
         before = set(out_dir.glob("kubeling-*.whl"))
-        # Without build isolation when setuptools is at hand: no index needed, seconds instead of tens.
-        isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
+        # Without build isolation when the backend is at hand: no index needed, seconds instead of tens.
+        isolation = ["--no-build-isolation"] if _backend_installed() else []
         _pip("wheel", "--quiet", "--no-deps", *isolation, "--wheel-dir", str(out_dir), str(src))
     wheels = sorted(set(out_dir.glob("kubeling-*.whl")) - before) or sorted(out_dir.glob("kubeling-*.whl"))
     if not wheels:
