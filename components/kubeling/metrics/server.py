@@ -236,7 +236,10 @@ async def run(config: MetricsServerConfig) -> None:
     authz = RESTClient(authz_config, component="metrics-server") if authz_config else None
     server = MetricsServer(config, client, authentication_client=authn, authorization_client=authz)
     try:
-        await server.start()
+        try:
+            await server.start()
+        except (OSError, ssl.SSLError) as exc:  # a bad --tls-* file or a port in use
+            raise SystemExit(f"kubeling metrics-server: cannot serve: {exc}") from None
         await server.wait()
     finally:
         await server.stop()
