@@ -110,13 +110,15 @@ async def run(config: DNSConfig) -> None:
     except ConfigError as exc:
         raise SystemExit(f"kubeling dns: {exc}") from None
     client = RESTClient(client_config, component="dns")
-    app = DNSApp(config, client)
     try:
+        app = DNSApp(config, client)
         try:
-            await app.start()
-        except OSError as exc:
-            raise SystemExit(f"kubeling dns: cannot listen: {exc}") from None
-        await app.wait()
+            try:
+                await app.start()
+            except OSError as exc:
+                raise SystemExit(f"kubeling dns: cannot listen: {exc}") from None
+            await app.wait()
+        finally:
+            await app.stop()
     finally:
-        await app.stop()
         await client.close()
