@@ -1,0 +1,152 @@
+"""``kubeling proxy`` in a node namespace: real iptables, real traffic, a real apiserver.
+
+The proxy process runs inside the lab's node namespace (``ip netns exec``)
+against a private apiserver; Services and EndpointSlices are written through
+the API, and HTTP clients in the client namespace (FORWARD path) and in the
+node itself (OUTPUT path) check where their connections land.  The tests run
+in file order: they share one proxy process and build on each other's objects.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.proxy.conftest import ProxyProcess, ReachableServer, wait_for
+from tests.integration.proxy.netns import Lab, sh
+
+pytestmark = pytest.mark.integration
+
+SLICES = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
+
+
+def web_slice(lab: Lab, roles: list[str], resource_version: str = "") -> dict:
+    meta: dict = {"name": "web-1", "labels": {"kubernetes.io/service-name": "web"}}
+    if resource_version:
+        meta["resourceVersion"] = resource_version
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": meta,
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": [
+            {"addresses": [lab.endpoint_ip(role)], "conditions": {"ready": True}, "nodeName": "node-b"}
+            for role in roles
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def web(lab: Lab, api: ReachableServer, proxy: ProxyProcess) -> dict:
+    """Service default/web (NodePort, port 80 → 8080) with both HTTP servers as endpoints."""
+    service = api.post(
+        "/api/v1/namespaces/default/services",
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web"},
+            "spec": {"type": "NodePort", "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+        },
+    )
+    api.post(SLICES, web_slice(lab, ["ep1", "ep2"]))
+    return service
+
+
+def cluster_ip(web: dict) -> str:
+    return web["spec"]["clusterIP"]
+
+
+def node_port(web: dict) -> int:
+    return web["spec"]["ports"][0]["nodePort"]
+
+
+def test_cluster_ip_reaches_both_endpoints_from_a_client(lab: Lab, web: dict, proxy: ProxyProcess):
+    wait_for(
+        lambda: lab.probe("client", cluster_ip(web), 80) in (["ep1"], ["ep2"]),
+        what=f"service reachable\n{proxy.log()}",
+    )
+    answers = lab.probe("client", cluster_ip(web), 80, count=30)
+    assert set(answers) == {"ep1", "ep2"}, answers
+
+
+def test_cluster_ip_from_the_node_itself(lab: Lab, web: dict):
+    answers = lab.probe("node", cluster_ip(web), 80, count=20)
+    assert set(answers) == {"ep1", "ep2"}, answers
+
+
+def test_node_port_on_the_node_address(lab: Lab, web: dict):
+    answers = lab.probe("client", lab.node_ip("client"), node_port(web), count=20)
+    assert set(answers) == {"ep1", "ep2"}, answers
+    # An endpoint reaching its own service through the node port (hairpin, masqueraded).
+    assert set(lab.probe("ep1", lab.node_ip("ep1"), node_port(web), count=10)) <= {"ep1", "ep2"}
+
+
+def test_rules_carry_upstream_chain_names(lab: Lab, web: dict):
+    saved = lab.iptables_save()
+    assert (
+        f'-A KUBE-SERVICES -d {cluster_ip(web)}/32 -p tcp -m comment --comment "default/web:http cluster IP"'
+        in saved
+    )
+    assert '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES' in saved
+    assert "-j DNAT --to-destination 10.252.1.2:8080" in saved
+
+
+def test_scaling_to_zero_rejects_connections_quickly(lab: Lab, api: ReachableServer, web: dict):
+    _, body = api.request("GET", f"{SLICES}/web-1")
+    current = json.loads(body)
+    api.put(f"{SLICES}/web-1", web_slice(lab, [], current["metadata"]["resourceVersion"]))
+    wait_for(
+        lambda: lab.probe("client", cluster_ip(web), 80, timeout=2) == ["ECONNREFUSED"], what="rejection"
+    )
+    # Refused, never timed out (5 s).  A rejection sent to another host is an ICMP error the kernel
+    # rate-limits per peer (net.ipv4.icmp_ratelimit, one a second), so back-to-back connections from
+    # the client see their first SYN go unanswered and the retransmission refused; the node's own
+    # connections (OUTPUT, over loopback) are refused at once.
+    for role, host, port, within in (
+        ("client", cluster_ip(web), 80, 2.5),  # FORWARD
+        ("client", lab.node_ip("client"), node_port(web), 2.5),  # INPUT (node port)
+        ("node", cluster_ip(web), 80, 0.5),  # OUTPUT
+    ):
+        assert lab.probe(role, host, port, count=3, timeout=5) == ["ECONNREFUSED"] * 3, (role, host, port)
+        assert max(lab.last_durations) < within, (role, lab.last_durations)
+    # Back to one endpoint: only it answers.
+    _, body = api.request("GET", f"{SLICES}/web-1")
+    api.put(f"{SLICES}/web-1", web_slice(lab, ["ep2"], json.loads(body)["metadata"]["resourceVersion"]))
+    wait_for(lambda: lab.probe("client", cluster_ip(web), 80) == ["ep2"], what="one endpoint")
+    assert set(lab.probe("client", cluster_ip(web), 80, count=10)) == {"ep2"}
+
+
+def test_deleted_service_chains_are_removed(lab: Lab, api: ReachableServer, web: dict):
+    status, _ = api.request("DELETE", "/api/v1/namespaces/default/services/web")
+    assert status == 200
+    wait_for(lambda: "default/web:http" not in lab.iptables_save(), what="web's rules gone")
+    assert lab.probe("client", cluster_ip(web), 80, timeout=1) in (
+        ["TIMEOUT"],
+        ["EHOSTUNREACH"],
+        ["ECONNREFUSED"],
+    )
+
+
+def test_health_and_metrics(lab: Lab, web: dict):
+    fetch = (
+        "import sys, urllib.request as u\n"
+        "r = u.urlopen(sys.argv[1], timeout=5)\n"
+        "print(r.status); print(r.read().decode())\n"
+    )
+    health = lab.run("node", "python3", "-c", fetch, "http://127.0.0.1:10256/healthz").stdout
+    status, body = health.split("\n", 1)
+    assert status == "200" and json.loads(body)["nodeEligible"] is True
+    metrics = lab.run("node", "python3", "-c", fetch, "http://127.0.0.1:10249/metrics").stdout
+    assert "kubeproxy_sync_proxy_rules_duration_seconds_count" in metrics
+    assert 'kubeproxy_sync_proxy_rules_iptables_total{table="nat"}' in metrics
+    assert "kubeproxy_sync_proxy_rules_last_timestamp_seconds" in metrics
+
+
+def test_cleanup_leaves_no_kube_chains(lab: Lab, proxy: ProxyProcess):
+    assert proxy.stop() == 0
+    assert "KUBE-" in lab.iptables_save()
+    result = sh(*proxy.command("--cleanup"), check=False)
+    assert result.returncode == 0, result.stderr
+    assert "KUBE-" not in lab.iptables_save()
