@@ -215,6 +215,7 @@ async def main(args: argparse.Namespace) -> None:
         cluster_dns=["10.96.0.10"],
         port=0,
         client_ca_file=str(server.data_dir / "pki" / "ca.crt"),
+        container_log_dir=str(work / "log" / "containers"),
     )
     kubelet = Kubelet(config, node_client, runtime)
     task = asyncio.create_task(kubelet.run())

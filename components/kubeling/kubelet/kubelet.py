@@ -10,7 +10,15 @@ What runs, as asyncio tasks:
   sandboxes and containers, and wakes the worker of every pod whose
   containers changed — and of every pod uid the runtime holds that no
   longer belongs here, whose worker then removes it;
-- one worker per pod (:mod:`kubeling.kubelet.podworkers`).
+- one worker per pod (:mod:`kubeling.kubelet.podworkers`), which admits a
+  pod once before its first container starts (:mod:`kubeling.kubelet.admission`:
+  resources, --max-pods, node affinity, host ports, NoExecute taints, and no
+  BestEffort pods under memory pressure);
+- the eviction manager (:mod:`kubeling.kubelet.eviction`): node pressure
+  conditions from the eviction thresholds, and one eviction per round while
+  a threshold is met;
+- the container log links (:mod:`kubeling.kubelet.logsymlinks`), kept by
+  the relist.
 
 Restarts: nothing is remembered outside the runtime.  The relist starts
 only after the pod cache has synced, so a restarted kubelet adopts running
@@ -33,9 +41,12 @@ from kubeling.client.events import EventRecorder, RESTEventSink
 from kubeling.client.informer import Informer
 from kubeling.client.rest import RESTClient
 from kubeling.kubelet import runtime as rt
+from kubeling.kubelet.admission import Admitter, rejected_status
 from kubeling.kubelet.config import KubeletConfig
 from kubeling.kubelet.containers import PodState
 from kubeling.kubelet.envvars import EnvContext
+from kubeling.kubelet.eviction import EvictionConfig, EvictionManager, evicted_status, observe
+from kubeling.kubelet.logsymlinks import ContainerLogLinks
 from kubeling.kubelet.nodestatus import NodeStatusManager
 from kubeling.kubelet.podsource import RuntimePodsSource
 from kubeling.kubelet.podworkers import PodSyncer, PodWorkers, SyncContext, Volumes
@@ -132,7 +143,34 @@ class Kubelet:
             taints=config.register_with_taints,
             update_frequency=config.node_status_update_frequency,
             lease_duration=config.node_lease_duration_seconds,
+            pressure=lambda: set(self.eviction.conditions),
         )
+        # Only this Node: its labels, taints and allocatable for admission.
+        self.nodes = Informer(client, NODES, field_selector=f"metadata.name={self.name}")
+        self.eviction = EvictionManager(
+            EvictionConfig(
+                hard=config.eviction_hard,
+                soft=dict(config.eviction_soft),
+                soft_grace_period=dict(config.eviction_soft_grace_period),
+                pressure_transition_period=config.eviction_pressure_transition_period,
+                max_pod_grace_period=config.eviction_max_pod_grace_period,
+            ),
+            measure=lambda: observe(config.root_dir, getattr(runtime, "image_fs_dir", "/var/lib/docker")),
+            active_pods=lambda: self.admitter.active(),
+            usage=self._usage,
+            evict=self._evict,
+            is_static=self._is_static,
+            clock=time.monotonic,
+            interval=config.eviction_monitoring_interval,
+        )
+        self.admitter = Admitter(
+            node=lambda: self.nodes.store.get_by(name=self.name),
+            pod=self.desired,
+            is_static=self._is_static,
+            handlers=[self.eviction.admit],
+        )
+        self._rejected: set[str] = set()
+        self.log_links = ContainerLogLinks(config.container_log_dir)
         self.pods = Informer(
             client, PODS, field_selector=f"spec.nodeName={self.name}", indexers={"uid": _by_uid}
         )
@@ -163,7 +201,11 @@ class Kubelet:
             )
         )
         self.workers = PodWorkers(
-            self.syncer, desired=self.desired, observe=self.observe, on_removed=self._confirm
+            self.syncer,
+            desired=self.desired,
+            observe=self.observe,
+            on_removed=self._confirm,
+            admit=self._admit,
         )
         self.pods.add_event_handler(
             on_add=self._on_pod, on_update=lambda _old, new: self._on_pod(new), on_delete=self._on_pod
@@ -194,6 +236,7 @@ class Kubelet:
             port=self.config.port,
             address=self.config.address,
             node_name=self.name,
+            node_log_dir=self.config.node_log_dir if self.config.enable_debugging_handlers else None,
         )
         self.node.kubelet_port = await self.server.start()
 
@@ -208,14 +251,17 @@ class Kubelet:
             asyncio.create_task(self.node.run(), name="kubelet-node-status"),
             asyncio.create_task(self.pods.run(), name="kubelet-pods"),
             asyncio.create_task(self.services.run(), name="kubelet-services"),
+            asyncio.create_task(self.nodes.run(), name="kubelet-node"),
         ]
         await self.pods.wait_synced()
+        await self.nodes.wait_synced()
         self.static = read_manifests(self.config.pod_manifest_path, self.name)
         for uid in self.static:
             self.workers.update(uid)
         self._tasks += [
             asyncio.create_task(self._relist_loop(), name="kubelet-relist"),
             asyncio.create_task(self._static_loop(), name="kubelet-static"),
+            asyncio.create_task(self.eviction.run(), name="kubelet-eviction"),
         ]
         try:
             # A crashed loop surfaces here and stops the kubelet.
@@ -227,6 +273,7 @@ class Kubelet:
         """Stop the kubelet's own loops; pods keep running (a restarted kubelet adopts them)."""
         self.pods.stop()
         self.services.stop()
+        self.nodes.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -311,6 +358,7 @@ class Kubelet:
             if uid:
                 signatures.setdefault(uid, []).append((container.id, container.state, False))
         current = {uid: tuple(sorted(sig)) for uid, sig in signatures.items()}
+        self.log_links.sync(containers)
         for uid, signature in current.items():
             if self._signatures.get(uid) != signature:
                 self.workers.update(uid)
@@ -319,6 +367,56 @@ class Kubelet:
         for uid in set(self._signatures) - set(current):
             self.workers.update(uid)
         self._signatures = current
+
+    # -- admission and eviction ----------------------------------------------------------
+
+    def _is_static(self, pod: Obj) -> bool:
+        return pod["metadata"].get("uid") in self.static or is_mirror(pod)
+
+    async def _admit(self, pod: Obj, state: PodState) -> bool:
+        """Admit a pod once before it first starts; a rejected one gets Failed with the reason, never runs."""
+        uid = pod["metadata"]["uid"]
+        if uid in self.admitter.admitted:
+            return True
+        if uid in self._rejected:
+            return False
+        if state.sandboxes or state.containers:  # already running here (a restarted kubelet adopts it)
+            self.admitter.adopt(uid)
+            return True
+        await self.nodes.wait_synced()  # workers start with the pod informer's first list
+        result = self.admitter.decide(pod)
+        if result.admit:
+            return True
+        self._rejected.add(uid)
+        log.info("pod %s/%s rejected: %s: %s", pod["metadata"].get("namespace"), pod["metadata"]["name"],
+                 result.reason, result.message)  # fmt: skip
+        target = self._status_target(pod)
+        if target is not None:
+            self.recorder.event(target, "Warning", result.reason, result.message)
+            await self.status.set_status(target, rejected_status(target, result))
+        return False
+
+    async def _usage(self, resource: str) -> dict[str, dict[str, int]]:
+        """Per pod uid, per container: the memory working set (other resources are not measured)."""
+        if resource != "memory":
+            return {}
+        _, containers = await self.snapshots.get()
+        running = [c for c in containers if c.state == "running"]
+        stats = {s.id: s for s in await self.runtime.stats([c.id for c in running])}
+        out: dict[str, dict[str, int]] = {}
+        for c in running:
+            if c.id in stats:
+                uid = c.labels.get(rt.POD_UID, "")
+                out.setdefault(uid, {})[c.name] = stats[c.id].memory_working_set_bytes
+        return out
+
+    async def _evict(self, pod: Obj, message: str, grace: int) -> None:
+        """Failed/Evicted with the message and an Event, then stop its containers within ``grace``."""
+        self.recorder.event(pod, "Warning", "Evicted", message)
+        await self.status.set_status(pod, evicted_status(pod, message))
+        uid = pod["metadata"]["uid"]
+        await self.syncer.kill_pod(pod, await self.observe(uid), grace)
+        self.workers.update(uid)
 
     # -- static pods ------------------------------------------------------------------------
 

@@ -115,6 +115,7 @@ class NodeInputs:
     labels: dict[str, str] = field(default_factory=dict)
     pod_cidr: str = ""
     kubelet_port: int = KUBELET_PORT
+    pressure: set[str] | None = None  # conditions the eviction manager holds up; None: default thresholds
 
 
 def ready_condition(inputs: NodeInputs) -> tuple[bool, str, str]:
@@ -164,6 +165,13 @@ def node_status(inputs: NodeInputs, old: Obj | None = None) -> Obj:
     memory = facts.memory_available < MEMORY_AVAILABLE_MIN
     disk = facts.disk_available < facts.ephemeral_bytes * DISK_AVAILABLE_MIN_FRACTION
     pids = facts.pid_max - facts.pids_used < facts.pid_max * PID_AVAILABLE_MIN_FRACTION
+    if inputs.pressure is not None:  # the eviction manager's verdict, from the configured thresholds
+        memory, disk, pids = (
+            kind in inputs.pressure for kind in ("MemoryPressure", "DiskPressure", "PIDPressure")
+        )
+    # No route controller runs here: the kubelet itself says the pod network is up once its CNI
+    # bridge serves the node's podCIDR (as network plugins that own the routes do).
+    network = bool(inputs.pod_cidr) and inputs.runtime_status.network_ready
     conditions = [
         condition(
             "MemoryPressure",
@@ -182,6 +190,14 @@ def node_status(inputs: NodeInputs, old: Obj | None = None) -> Obj:
             pids,
             "KubeletHasInsufficientPID" if pids else "KubeletHasSufficientPID",
             f"kubelet has {'insufficient' if pids else 'sufficient'} PID available",
+        ),
+        condition(
+            "NetworkUnavailable",
+            not network,
+            "RouteCreated" if network else "NoRouteCreated",
+            "the pod network (CNI bridge on the node's podCIDR) is configured"
+            if network
+            else "Node created without a route",
         ),
         condition("Ready", ready, reason, message),
     ]
@@ -252,7 +268,9 @@ class NodeStatusManager:
         lease_duration: int = 40,
         report_frequency: float = 60.0,
         on_pod_cidr: Callable[[str], Any] | None = None,
+        pressure: Callable[[], set[str]] | None = None,
     ) -> None:
+        self.pressure = pressure
         self.client = client
         self.nodes_resource = nodes
         self.leases_resource = leases
@@ -292,6 +310,7 @@ class NodeStatusManager:
             labels=self.labels,
             pod_cidr=self.pod_cidr,
             kubelet_port=self.kubelet_port,
+            pressure=self.pressure() if self.pressure is not None else None,
         )
 
     async def register(self) -> Obj:

@@ -528,8 +528,10 @@ class PodWorkers:
         desired: Callable[[str], Obj | None],
         observe: Callable[[str], Awaitable[PodState]],
         on_removed: Callable[[Obj], Awaitable[None]] | None = None,
+        admit: Callable[[Obj, PodState], Awaitable[bool]] | None = None,
     ) -> None:
         self.syncer = syncer
+        self.admit = admit  # False: the pod was rejected (its status says why) and must not start
         self.desired = desired  # the pod as the kubelet should run it now, None once it is gone
         self.observe = observe  # a fresh runtime view of one pod uid
         self.on_removed = on_removed  # confirm a deletion in the API (the pod's containers are gone)
@@ -574,6 +576,8 @@ class PodWorkers:
                     "Failed",
                 ):
                     delay = await self._terminate(pod, state)
+                elif self.admit is not None and not await self.admit(pod, state):
+                    delay = RESYNC
                 else:
                     delay = await self.syncer.sync(pod, state, lambda: self.observe(uid))
                 failures = 0

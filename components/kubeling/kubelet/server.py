@@ -119,8 +119,10 @@ class KubeletServer:
         port: int = 10250,
         address: str = "0.0.0.0",
         node_name: str = "",
+        node_log_dir: str | None = None,
     ) -> None:
         self.runtime = runtime
+        self.node_log_dir = node_log_dir  # /logs/ serves it (None: debugging handlers off)
         self.pods = pods_source
         self.tls_cert, self.tls_key, self.client_ca = tls_cert, tls_key, client_ca
         self.port = port
@@ -157,6 +159,10 @@ class KubeletServer:
             web.get("/metrics", self._metrics),
             web.get("/metrics/resource", self._resource_metrics),
         ]
+        if self.node_log_dir is not None:
+            from kubeling.kubelet.nodelogs import NodeLogs
+
+            routes += NodeLogs(self.node_log_dir).routes()
         app.add_routes(routes)
         return app
 

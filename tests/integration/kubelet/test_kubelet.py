@@ -66,6 +66,7 @@ class Harness:
         self.manifests.mkdir()
         self.namespace = f"t{uuid.uuid4().hex[:8]}"
         self.kubelet: Kubelet | None = None
+        self.overrides: dict = {}  # KubeletConfig fields a test sets before (re)starting the kubelet
         self.task: asyncio.Task[None] | None = None
 
     def config(self) -> KubeletConfig:
@@ -78,6 +79,9 @@ class Harness:
             node_status_update_frequency=1.0,
             port=0,  # a free port; the Node's daemonEndpoints tell the apiserver which
             client_ca_file=str(self.server.data_dir / "pki" / "ca.crt"),
+            container_log_dir=str(self.tmp_path / "log" / "containers"),  # not the host's /var/log
+            node_log_dir=str(self.tmp_path / "log"),
+            **self.overrides,
         )
 
     async def start(self) -> Kubelet:
