@@ -261,6 +261,11 @@ class AggregatorProxy:
                 timeout=timeout or aiohttp.ClientTimeout(total=None, sock_connect=_CONNECT_TIMEOUT),
                 allow_redirects=False,
             )
+        except aiohttp.ClientConnectorError as exc:
+            reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
+            raise BackendUnavailable(
+                f"error trying to reach service: dial tcp {_host(host)}:{port}: {reason}"
+            ) from None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise BackendUnavailable(f"error trying to reach service: {exc or type(exc).__name__}") from None
 

@@ -258,6 +258,15 @@ def test_requests_reach_the_extension_apiserver_as_the_caller(
     assert seen.headers["x-remote-user"] == ["admin"]
     assert "evil" not in seen.headers["x-remote-group"]
 
+    # Authorization happens here before any proxying, as in upstream's aggregator: anonymous gets 403.
+    count = len(extension.seen)
+    try:
+        urllib.request.urlopen(f"{server.url}{path}", context=server.ssl_context(), timeout=10)
+        raise AssertionError("an anonymous request went through")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 403
+    assert len(extension.seen) == count
+
     table = kubectl(server, "get", "apiservice", APISERVICE).stdout.splitlines()
     assert table[0].split() == ["NAME", "SERVICE", "AVAILABLE", "AGE"]
     assert table[1].split()[:3] == [APISERVICE, f"{NAMESPACE}/{SERVICE}", "True"]
