@@ -189,11 +189,18 @@ def _prune_stale_bases(client: docker.DockerClient, *, keep: str) -> None:
 
 
 def ensure_kubeling_image(
-    version: str | None = None, *, no_cache: bool = False, client: docker.DockerClient | None = None
+    version: str | None = None,
+    *,
+    no_cache: bool = False,
+    client: docker.DockerClient | None = None,
+    root: Path | None = None,
 ) -> str:
-    """``kubeling/kubeling:<version>``, built now if missing or older than the checkout; returns the ref."""
+    """``kubeling/kubeling:<version>``, built now if missing or older than the checkout; returns the ref.
+
+    ``root`` is the checkout to build from (default: the one kubeling runs from).
+    """
     version = recipes.resolve_version(version)
-    root, cache = source_root(), cache_dir()
+    root, cache = root or source_root(), cache_dir()
     with docker_client(client) as engine, build_lock(cache):
         _ensure_kubeling(engine, version=version, root=root, cache=cache, no_cache=no_cache)
     return recipes.kubeling_ref(version)
@@ -220,11 +227,15 @@ def _ensure_node_images(client: docker.DockerClient, version: str) -> list[Build
 
 
 def build_all(
-    version: str | None = None, *, no_cache: bool = False, client: docker.DockerClient | None = None
+    version: str | None = None,
+    *,
+    no_cache: bool = False,
+    client: docker.DockerClient | None = None,
+    root: Path | None = None,
 ) -> list[BuildResult]:
     """``kubeling image build``: base, kubeling, pause and busybox, each only when missing or stale."""
     version = recipes.resolve_version(version)
-    root, cache = source_root(), cache_dir()
+    root, cache = root or source_root(), cache_dir()
     with docker_client(client) as engine, build_lock(cache):
         results = _ensure_kubeling(engine, version=version, root=root, cache=cache, no_cache=no_cache)
         results += _ensure_node_images(engine, version)
