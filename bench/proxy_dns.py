@@ -4,6 +4,14 @@ Each section is a function taking the parsed arguments; ``--sections``
 picks which run (default: all).  Figures are printed by the run, never kept
 here.
 
+proxy: ``--services`` NodePort Services with ``--endpoints`` endpoints
+each (Service and EndpointSlice objects fed to the proxier's handlers, as
+its informers would), synced into a private network namespace.  It prints
+the time to build the rule text alone, a full sync (iptables-save, build,
+iptables-restore), and, as the reference, the raw ``iptables-restore`` of
+the very same text into the same empty tables, with the ratio; then a
+partial sync after one service's endpoints changed.
+
 dns: a real server (embedded datastore, no controllers) holds ``--services``
 ClusterIP Services; ``kubeling dns`` runs as its own process with informers
 fed by that apiserver; this process is the client: one UDP socket keeping
@@ -15,7 +23,7 @@ parsed, looked up and packed), and, as the reference, dnslib's
 raw rate of decoding the same queries and encoding the same answers (the
 least a dnslib-based server does per query), with the ratio.
 
-Run: .venv/bin/python bench/proxy_dns.py [--sections dns] [--services 1000] [--queries 20000]
+Run: .venv/bin/python bench/proxy_dns.py [--sections proxy,dns] [--services 1000] [--queries 20000]
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ import argparse
 import asyncio
 import json
 import random
+import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +49,9 @@ from dnslib import DNSRecord
 from kubeling.client.kubeconfig import load_config
 from kubeling.client.paths import StaticResource
 from kubeling.client.rest import RESTClient
+from kubeling.proxy.iptables import IPTables
+from kubeling.proxy.proxier import Proxier, ProxierOptions
+from kubeling.proxy.rules import RuleOptions, build_rules
 from tests.fixtures.server import REPO, KubelingServer, free_port
 
 SERVICES = StaticResource("", "v1", "services")
@@ -49,6 +62,106 @@ DNS_NS = "bench-dns"
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else float("nan")
+
+
+# -- proxy --------------------------------------------------------------------------------
+
+
+def _service(i: int) -> dict:
+    return {
+        "metadata": {"namespace": "bench", "name": f"svc-{i}"},
+        "spec": {
+            "type": "NodePort",
+            "clusterIP": f"10.{96 + i // 65536}.{i // 256 % 256}.{i % 256}",
+            "ports": [{"name": "http", "port": 80, "protocol": "TCP", "nodePort": 30000 + i % 2768}],
+        },
+    }
+
+
+def _slice(i: int, endpoints: int, generation: int = 0) -> dict:
+    def address(n: int) -> str:
+        return f"10.{128 + generation}.{n // 256 % 256}.{n % 256}"
+
+    return {
+        "metadata": {
+            "namespace": "bench",
+            "name": f"svc-{i}-1",
+            "labels": {"kubernetes.io/service-name": f"svc-{i}"},
+        },
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": [
+            {
+                "addresses": [address(i * endpoints + e)],
+                "conditions": {"ready": True},
+                "nodeName": f"node-{e % 3}",
+            }
+            for e in range(endpoints)
+        ],
+    }
+
+
+def _netns(*argv: str) -> None:
+    subprocess.run(["ip", "netns", *argv], check=True, capture_output=True)
+
+
+def proxy(args: argparse.Namespace) -> None:
+    namespace = f"kbl-px-bench-{secrets.token_hex(3)}"
+    _netns("add", namespace)
+    iptables = IPTables(prefix=["ip", "netns", "exec", namespace])
+    try:
+        asyncio.run(_proxy(args, iptables))
+    finally:
+        _netns("del", namespace)  # its tables go with it
+
+
+async def _proxy(args: argparse.Namespace, iptables: IPTables) -> None:
+    proxier = Proxier(ProxierOptions(node_name="node-0", cluster_cidr="10.128.0.0/9"), iptables=iptables)
+    for i in range(args.services):
+        proxier.on_service(_service(i))
+        proxier.on_slice(_slice(i, args.endpoints))
+    services = {k: v for ports in proxier.services.values() for k, v in ports.items()}
+    endpoints = {k: v for eps in proxier.endpoints.values() for k, v in eps.items()}
+    started = time.perf_counter()
+    text = build_rules(services, endpoints, RuleOptions(cluster_cidr="10.128.0.0/9")).text
+    build = time.perf_counter() - started
+    lines = text.count("\n")
+    print(f"proxy: {args.services} services x {args.endpoints} endpoints: {lines:,} restore lines")
+
+    raw, full, partial = [], [], []
+    for round_ in range(args.rounds):
+        await iptables.cleanup()
+        started = time.perf_counter()
+        await iptables.restore(text)
+        raw.append(time.perf_counter() - started)
+        await iptables.cleanup()
+        proxier.need_full_sync = True
+        result = await proxier.sync()
+        assert result.ok and result.full
+        full.append(result.seconds)
+        changed = round_ % args.services
+        proxier.on_slice(_slice(changed, args.endpoints, generation=1 + round_ % 2))
+        result = await proxier.sync()
+        assert result.ok and not result.full
+        partial.append(result.seconds)
+    raw_s, full_s, partial_s = (statistics.median(v) for v in (raw, full, partial))
+    print(f"proxy: build rule text {build * 1e3:.0f} ms")
+    print(
+        f"proxy: full sync {full_s * 1e3:.0f} ms, raw iptables-restore of the same text {raw_s * 1e3:.0f} ms "
+        f"(median of {args.rounds}); full sync / raw restore = {full_s / raw_s:.2f}"
+    )
+    print(
+        f"proxy: partial sync (one service changed) {partial_s * 1e3:.0f} ms "
+        f"= {partial_s / full_s:.2f} of a full one"
+    )
+    summary = {
+        "section": "proxy",
+        "build_ms": round(build * 1e3),
+        "full_sync_ms": round(full_s * 1e3),
+        "raw_restore_ms": round(raw_s * 1e3),
+        "partial_sync_ms": round(partial_s * 1e3),
+    }
+    print(json.dumps(summary))
 
 
 # -- dns ----------------------------------------------------------------------------------
@@ -235,7 +348,7 @@ def dns(args: argparse.Namespace) -> None:
             server.stop()
 
 
-SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {"dns": dns}
+SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {"proxy": proxy, "dns": dns}
 
 
 def main() -> None:
@@ -244,6 +357,8 @@ def main() -> None:
         "--sections", default=",".join(SECTIONS), help=f"comma-separated: {', '.join(SECTIONS)}"
     )
     parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--endpoints", type=int, default=10, help="endpoints per service (proxy)")
+    parser.add_argument("--rounds", type=int, default=3, help="proxy syncs measured (median)")
     parser.add_argument("--queries", type=int, default=20000)
     parser.add_argument("--window", type=int, default=32, help="DNS queries kept in flight")
     args = parser.parse_args()

@@ -6,6 +6,8 @@ integration tests, inside private network namespaces).
 
 from __future__ import annotations
 
+import asyncio
+
 from kubeling.proxy import chains
 from kubeling.proxy.healthz import ProxierHealth
 from kubeling.proxy.iptables import IPTablesError, SavedTable
@@ -106,3 +108,26 @@ def test_health_fails_only_when_a_queued_change_waits_too_long():
     health.set_node({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}})
     assert not health.node_eligible
     assert '"nodeEligible": false' in health.body()
+
+
+async def test_runner_batches_changes_and_resyncs_partially_every_sync_period():
+    fake = RecordingIPTables()
+    options = ProxierOptions(node_name=NODE, min_sync_period=0.2, sync_period=1.0)
+    proxier = Proxier(options, iptables=fake)  # type: ignore[arg-type]
+    task = asyncio.create_task(proxier.run())
+    try:
+        await asyncio.sleep(0.05)
+        assert proxier.syncs == 1  # the first sync runs at once
+        for i in range(5):  # a burst of changes within min_sync_period: one more sync
+            proxier.on_service(make_service(f"s{i}", cluster_ip=f"172.30.0.{i + 1}"))
+        await asyncio.sleep(0.3)
+        assert proxier.syncs == 2 and not proxier.changed
+        await asyncio.sleep(1.1)  # nothing changes: the sync period still brings a (partial) sync
+        assert proxier.syncs == 3
+        assert (proxier.metrics.full_sync_duration.count, proxier.metrics.partial_sync_duration.count) == (
+            1,
+            2,
+        )
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
