@@ -55,6 +55,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         instance.create()
         instance.start_http("ep1")
         instance.start_http("ep2")
+        instance.start_udp("ep1")
+        instance.start_udp("ep2")
         yield instance
     finally:
         instance.destroy()

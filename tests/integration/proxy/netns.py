@@ -108,6 +108,27 @@ class Lab:
             subprocess.Popen(self.exec(role, "busybox", "httpd", "-f", "-p", str(port), "-h", str(root)))
         )
 
+    def start_udp(self, role: str, port: int = 5353) -> None:
+        """A UDP server in ``role``'s namespace answering every datagram with the role."""
+        code = (
+            "import socket, sys\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', int(sys.argv[1])))\n"
+            "while True:\n"
+            "    data, peer = s.recvfrom(512); s.sendto(sys.argv[2].encode(), peer)\n"
+        )
+        self.servers.append(subprocess.Popen(self.exec(role, sys.executable, "-c", code, str(port), role)))
+
+    def udp_probe(self, role: str, host: str, port: int, *, source_port: int) -> str:
+        """One datagram from a fixed source port (so it reuses its conntrack entry); the reply or TIMEOUT."""
+        code = (
+            "import socket, sys\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('', int(sys.argv[3])))\n"
+            "s.settimeout(1.0); s.sendto(b'?', (sys.argv[1], int(sys.argv[2])))\n"
+            "try:\n    print(s.recv(512).decode())\nexcept OSError:\n    print('TIMEOUT')\n"
+        )
+        return self.run(role, sys.executable, "-c", code, host, str(port), str(source_port)).stdout.strip()
+
     def probe(self, role: str, host: str, port: int, *, count: int = 1, timeout: float = 3.0) -> list[str]:
         """``count`` HTTP GETs of /name from ``role``'s namespace: each the body, or the errno name.
 

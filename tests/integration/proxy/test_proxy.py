@@ -93,6 +93,56 @@ def test_rules_carry_upstream_chain_names(lab: Lab, web: dict):
     assert "-j DNAT --to-destination 10.252.1.2:8080" in saved
 
 
+def test_session_affinity_keeps_a_client_on_one_endpoint(lab: Lab, api: ReachableServer, web: dict):
+    sticky = api.post(
+        "/api/v1/namespaces/default/services",
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "sticky"},
+            "spec": {
+                "sessionAffinity": "ClientIP",
+                "ports": [{"name": "http", "port": 80, "targetPort": 8080}],
+            },
+        },
+    )
+    endpoints = web_slice(lab, ["ep1", "ep2"])
+    endpoints["metadata"] = {"name": "sticky-1", "labels": {"kubernetes.io/service-name": "sticky"}}
+    api.post(SLICES, endpoints)
+    address = sticky["spec"]["clusterIP"]
+    wait_for(lambda: lab.probe("client", address, 80) in (["ep1"], ["ep2"]), what="sticky service reachable")
+    assert len(set(lab.probe("client", address, 80, count=15))) == 1
+
+
+def test_udp_flows_to_a_removed_endpoint_are_flushed(lab: Lab, api: ReachableServer):
+    service = api.post(
+        "/api/v1/namespaces/default/services",
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "udp"},
+            "spec": {"ports": [{"name": "dns", "port": 53, "targetPort": 5353, "protocol": "UDP"}]},
+        },
+    )
+    address = service["spec"]["clusterIP"]
+
+    def udp_slice(role: str, resource_version: str = "") -> dict:
+        body = web_slice(lab, [role], resource_version)
+        body["metadata"]["name"] = "udp-1"
+        body["metadata"]["labels"] = {"kubernetes.io/service-name": "udp"}
+        body["ports"] = [{"name": "dns", "port": 5353, "protocol": "UDP"}]
+        return body
+
+    created = api.post(SLICES, udp_slice("ep1"))
+    wait_for(lambda: lab.udp_probe("client", address, 53, source_port=40053) == "ep1", what="udp via ep1")
+    # The client keeps its source port, so without the flush its conntrack entry would keep it on ep1.
+    api.put(f"{SLICES}/udp-1", udp_slice("ep2", created["metadata"]["resourceVersion"]))
+    wait_for(lambda: "10.252.2.2:5353" in lab.iptables_save(), what="ep2 programmed")
+    wait_for(
+        lambda: lab.udp_probe("client", address, 53, source_port=40053) == "ep2", timeout=5, what="flow moved"
+    )
+
+
 def test_scaling_to_zero_rejects_connections_quickly(lab: Lab, api: ReachableServer, web: dict):
     _, body = api.request("GET", f"{SLICES}/web-1")
     current = json.loads(body)
