@@ -31,6 +31,10 @@ def _rfc3339(timestamp: float) -> str:
     return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
+class HTTPServerError(Exception):
+    """A server could not start (its address is taken or not local)."""
+
+
 class ProxierHealth:
     def __init__(self, timeout: float, *, clock: Callable[[], float] = time.time) -> None:
         self.timeout = timeout
@@ -100,8 +104,12 @@ class HTTPServers:
             host, port = split_host_port(address)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
-            await web.TCPSite(runner, host, port).start()
             self._runners.append(runner)
+            try:
+                await web.TCPSite(runner, host, port).start()
+            except OSError as exc:
+                await self.stop()
+                raise HTTPServerError(f"cannot serve on {address}: {exc.strerror}") from None
             log.info("serving %s on http://%s", "/metrics" if app is metrics else "/healthz", address)
 
     async def stop(self) -> None:

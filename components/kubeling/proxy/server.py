@@ -19,7 +19,7 @@ from kubeling.client.kubeconfig import ConfigError, load_config
 from kubeling.client.paths import StaticResource
 from kubeling.client.rest import RESTClient
 from kubeling.proxy.config import ProxyConfig
-from kubeling.proxy.healthz import HTTPServers
+from kubeling.proxy.healthz import HTTPServerError, HTTPServers
 from kubeling.proxy.proxier import Proxier, ProxierOptions
 from kubeling.proxy.servicemodel import LABEL_SELECTOR
 
@@ -94,7 +94,10 @@ async def run(config: ProxyConfig) -> None:
     informers = wire(proxier, client, config.node_name)
     tasks = [asyncio.create_task(informer.run()) for informer in informers]
     try:
-        await servers.start()
+        try:
+            await servers.start()
+        except HTTPServerError as exc:
+            raise SystemExit(f"kubeling proxy: {exc}") from None
         log.info(
             "kube-proxy (iptables) for node %s: waiting for services and endpoint slices", config.node_name
         )
