@@ -53,6 +53,14 @@ class ProxyConfig:
         return (self.hostname_override or socket.gethostname()).strip().lower()
 
     @property
+    def ipv4_cluster_cidr(self) -> str:
+        """The IPv4 member of ``clusterCIDR`` (dual-stack lists one per family); "" if none."""
+        for cidr in filter(None, (c.strip() for c in self.cluster_cidr.split(","))):
+            if ipaddress.ip_network(cidr, strict=False).version == 4:
+                return str(ipaddress.ip_network(cidr, strict=False))
+        return ""
+
+    @property
     def masquerade_mark(self) -> str:
         """The fwmark bit that asks KUBE-POSTROUTING to masquerade (0x4000 for the default bit 14)."""
         return f"{1 << self.masquerade_bit:#x}"

@@ -34,7 +34,7 @@ ROUTE_LOCALNET = Path("/proc/sys/net/ipv4/conf/all/route_localnet")
 def proxier_options(config: ProxyConfig) -> ProxierOptions:
     return ProxierOptions(
         node_name=config.node_name,
-        cluster_cidr=config.cluster_cidr,
+        cluster_cidr=config.ipv4_cluster_cidr,
         masquerade_all=config.masquerade_all,
         masquerade_mark=config.masquerade_mark,
         nodeport_addresses=list(config.nodeport_addresses),

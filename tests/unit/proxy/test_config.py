@@ -97,3 +97,8 @@ def test_bad_files_are_clear_errors(tmp_path, document, message):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         parse("--config", str(tmp_path / "absent.conf"))
+
+
+def test_dual_stack_cluster_cidr_keeps_the_ipv4_member():
+    assert parse("--cluster-cidr", "fd00:10::/56,10.244.0.0/16").ipv4_cluster_cidr == "10.244.0.0/16"
+    assert parse().ipv4_cluster_cidr == ""
