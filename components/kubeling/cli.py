@@ -184,6 +184,13 @@ def _add_server(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also run a kubelet on this machine's Docker Engine, so pods really run (needs root)",
     )
+    p.add_argument(
+        "--addons",
+        type=csv_list,
+        default=[],
+        help="addons from templates/addons to apply once the API is up (kube-proxy,dns,metrics-server)",
+    )
+    p.add_argument("--addons-image", default="", help="the addons' image (default kubeling/kubeling:VERSION)")
     p.set_defaults(run=_run_server)
 
 
@@ -204,6 +211,8 @@ def _run_server(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
             disable_controller_manager=args.disable_controller_manager,
             disable_scheduler=args.disable_scheduler,
             with_kubelet=args.with_kubelet,
+            addons=args.addons,
+            addons_image=args.addons_image,
         )
     )
 

@@ -58,6 +58,8 @@ class ServerConfig:
     disable_controller_manager: bool = False
     disable_scheduler: bool = False
     with_kubelet: bool = False
+    addons: list[str] = field(default_factory=list)
+    addons_image: str = ""
 
 
 ADMIN = "admin"
@@ -180,11 +182,16 @@ def apiserver_config(config: ServerConfig) -> APIServerConfig:
     )
 
 
+def _client_host(config: ServerConfig) -> str:
+    """Where this machine's own clients reach the server."""
+    return config.bind_address if config.bind_address not in ("0.0.0.0", "::") else "127.0.0.1"
+
+
 async def start(config: ServerConfig) -> APIServer:
     data_dir = config.data_dir.resolve()
     server = APIServer(apiserver_config(config))
     await server.start()
-    host = config.bind_address if config.bind_address not in ("0.0.0.0", "::") else "127.0.0.1"
+    host = _client_host(config)
     kubeconfig = data_dir / "admin.kubeconfig"
     write_kubeconfig(
         kubeconfig,
@@ -239,7 +246,7 @@ def _write_node_kubeconfig(data_dir: Path, url: str, node_name: str) -> Path:
 
 def _component_client(config: ServerConfig, server: APIServer, user: str, component: str) -> RESTClient:
     data_dir = config.data_dir.resolve()
-    host = config.bind_address if config.bind_address not in ("0.0.0.0", "::") else "127.0.0.1"
+    host = _client_host(config)
     client_config = ClientConfig(
         server=f"https://{host}:{server.port}",
         ca_file=str(data_dir / "pki" / "ca.crt"),
@@ -301,6 +308,27 @@ def _scheduler(config: ServerConfig, server: APIServer) -> Coroutine[Any, Any, N
     return _closing(run_scheduler(SchedulerConfig(secure_port=0), client), client)
 
 
+async def _addons(config: ServerConfig, server: APIServer) -> None:
+    """Apply the addons once, then stay (a finished component would read as a failure)."""
+    from kubeling.addons import AddonValues, apply_addons
+    from kubeling.image.recipes import kubeling_ref, resolve_version
+
+    client = _component_client(config, server, ADMIN, "kubeling-addons")
+    host = config.advertise_address or _client_host(config)
+    values = AddonValues(
+        image=config.addons_image or kubeling_ref(resolve_version()),
+        apiserver_url=f"https://{host}:{server.port}",
+        service_cidr=config.service_cluster_ip_range,
+        cluster_cidr=config.cluster_cidr,
+    )
+    try:
+        applied = await apply_addons(client, config.addons, values)
+        log.info("addons applied: %s", ", ".join(applied))
+    finally:
+        await client.close()
+    await asyncio.Event().wait()
+
+
 async def _closing(work: Coroutine[Any, Any, None], client: RESTClient) -> None:
     try:
         await work
@@ -325,6 +353,8 @@ async def run(config: ServerConfig) -> None:
         components["scheduler"] = _scheduler(config, server)
     if config.with_kubelet:
         components["kubelet"] = _kubelet(config, server)
+    if config.addons:
+        components["addons"] = _addons(config, server)
     tasks = [asyncio.create_task(work, name=name) for name, work in components.items() if work is not None]
     stopper = asyncio.create_task(stop.wait())
     try:
