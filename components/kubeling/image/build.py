@@ -48,6 +48,7 @@ class BuildResult:
     built: bool  # False: an up-to-date image was already there
     seconds: float
     size: int  # bytes, as `docker images` reports
+    image_id: str
 
 
 def cache_dir() -> Path:
@@ -114,7 +115,7 @@ def _drop_replaced(client: docker.DockerClient, old: docker.models.images.Image 
 
 def _result(client: docker.DockerClient, ref: str, built: bool, started: float) -> BuildResult:
     image = client.images.get(ref)
-    return BuildResult(ref, built, time.monotonic() - started, int(image.attrs.get("Size") or 0))
+    return BuildResult(ref, built, time.monotonic() - started, int(image.attrs.get("Size") or 0), image.id)
 
 
 def ensure_base_image(
@@ -142,13 +143,15 @@ def ensure_base_image(
 
 
 def _build_kubeling_layer(
-    client: docker.DockerClient, *, base: str, version: str, digest: str, root: Path, no_cache: bool
+    client: docker.DockerClient, *, base: BuildResult, version: str, digest: str, root: Path, no_cache: bool
 ) -> None:
     ref = recipes.kubeling_ref(version)
     with tempfile.TemporaryDirectory(prefix="kubeling-image-") as tmp:
         context = Path(tmp)
         wheel = wheelhouse.build_kubeling_wheel(root, context)
-        dockerfile = recipes.kubeling_dockerfile(base=base, wheel=wheel.name, version=version, digest=digest)
+        dockerfile = recipes.kubeling_dockerfile(
+            base=base.ref, base_id=base.image_id, wheel=wheel.name, version=version, digest=digest
+        )
         (context / "Dockerfile").write_text(dockerfile)
         try:
             client.images.build(
@@ -168,12 +171,15 @@ def _ensure_kubeling(
     ref = recipes.kubeling_ref(version)
     digest = recipes.source_hash(root)
     old = _image(client, ref)
-    # A rebuilt base (same tag, new layers) makes the kubeling layer stale even with the same sources.
-    current = old is not None and (old.labels or {}).get(recipes.SOURCE_HASH_LABEL) == digest
-    if current and not no_cache and not base.built:
+    labels = (old.labels or {}) if old is not None else {}
+    # A base rebuilt under the same tag (by --no-cache) makes the kubeling layer stale, same sources or not.
+    current = (
+        labels.get(recipes.SOURCE_HASH_LABEL) == digest and labels.get(recipes.BASE_ID_LABEL) == base.image_id
+    )
+    if current and not no_cache:
         return [base, _result(client, ref, False, started)]
     log.info("building %s on %s", ref, base.ref)
-    _build_kubeling_layer(client, base=base.ref, version=version, digest=digest, root=root, no_cache=no_cache)
+    _build_kubeling_layer(client, base=base, version=version, digest=digest, root=root, no_cache=no_cache)
     _drop_replaced(client, old, ref)
     _prune_stale_bases(client, keep=base.ref)
     return [base, _result(client, ref, True, started)]

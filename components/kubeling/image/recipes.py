@@ -39,6 +39,7 @@ BASE_REPOSITORY = "kubeling/base"
 KUBELING_REPOSITORY = "kubeling/kubeling"
 SOURCE_HASH_LABEL = "io.kubeling.source-hash"
 BASE_HASH_LABEL = "io.kubeling.base-hash"
+BASE_ID_LABEL = "io.kubeling.base-id"
 VERSION_ENV = "KUBELING_VERSION"
 
 # Docker's tag grammar: word characters, dots and dashes, at most 128, not starting with . or -.
@@ -113,15 +114,18 @@ def source_hash(root: Path) -> str:
     return _digest(parts)
 
 
-def kubeling_dockerfile(*, base: str, wheel: str, version: str, digest: str) -> str:
-    """The thin layer over the base: kubeling's own wheel, installed without dependencies."""
+def kubeling_dockerfile(*, base: str, base_id: str, wheel: str, version: str, digest: str) -> str:
+    """The thin layer over the base: kubeling's own wheel, installed without dependencies.
+
+    ``base_id`` (the base's image ID) is recorded so a base rebuilt under the same tag makes this stale.
+    """
     return (
         f"FROM {base}\n"
         f"COPY {wheel} /tmp/{wheel}\n"
         # --isolated: no pip config or PIP_* variables; everything it needs is the one wheel.
         f"RUN {VENV}/bin/pip install --isolated --no-cache-dir --no-index --no-deps /tmp/{wheel}"
         f" && rm /tmp/{wheel}\n"
-        f'LABEL {SOURCE_HASH_LABEL}="{digest}" io.kubeling.version="{version}" io.kubeling.base="{base}"\n'
+        f'LABEL {SOURCE_HASH_LABEL}="{digest}" {BASE_ID_LABEL}="{base_id}" io.kubeling.version="{version}"\n'
         'CMD ["kubeling", "--help"]\n'
     )
 

@@ -60,7 +60,10 @@ def test_image_is_labelled_with_the_checkout_and_has_no_entrypoint(
     kubeling_image: str, docker_client: docker.DockerClient, checkout: Path
 ) -> None:
     config = docker_client.images.get(kubeling_image).attrs["Config"]
-    assert config["Labels"][recipes.SOURCE_HASH_LABEL] == recipes.source_hash(checkout)
+    labels = config["Labels"]
+    assert labels[recipes.SOURCE_HASH_LABEL] == recipes.source_hash(checkout)
+    base = docker_client.images.get(recipes.base_ref(labels[recipes.BASE_HASH_LABEL]))
+    assert labels[recipes.BASE_ID_LABEL] == base.id
     assert config["Entrypoint"] is None
     assert config["Cmd"] == ["kubeling", "--help"]
     assert f"PATH={recipes.IMAGE_PATH}" in config["Env"]

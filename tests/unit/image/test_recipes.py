@@ -70,6 +70,7 @@ def test_source_hash_sees_renames(tmp_path: Path) -> None:
 def test_kubeling_dockerfile_is_a_thin_layer_over_the_base() -> None:
     text = recipes.kubeling_dockerfile(
         base="kubeling/base:0123456789ab",
+        base_id="sha256:" + "b" * 64,
         wheel="kubeling-0.1.0-py3-none-any.whl",
         version="0.1.0",
         digest="f" * 64,
@@ -79,8 +80,8 @@ def test_kubeling_dockerfile_is_a_thin_layer_over_the_base() -> None:
         "COPY kubeling-0.1.0-py3-none-any.whl /tmp/kubeling-0.1.0-py3-none-any.whl\n"
         "RUN /opt/kubeling/bin/pip install --isolated --no-cache-dir --no-index --no-deps"
         " /tmp/kubeling-0.1.0-py3-none-any.whl && rm /tmp/kubeling-0.1.0-py3-none-any.whl\n"
-        f'LABEL io.kubeling.source-hash="{"f" * 64}" io.kubeling.version="0.1.0"'
-        ' io.kubeling.base="kubeling/base:0123456789ab"\n'
+        f'LABEL io.kubeling.source-hash="{"f" * 64}" io.kubeling.base-id="sha256:{"b" * 64}"'
+        ' io.kubeling.version="0.1.0"\n'
         'CMD ["kubeling", "--help"]\n'
     )
     assert "ENTRYPOINT" not in text
