@@ -181,17 +181,20 @@ def _ensure_kubeling(
     log.info("building %s on %s", ref, base.ref)
     _build_kubeling_layer(client, base=base, version=version, digest=digest, root=root, no_cache=no_cache)
     _drop_replaced(client, old, ref)
-    _prune_stale_bases(client, keep=base.ref)
+    _prune_leftovers(client, keep=base.ref)
     return [base, _result(client, ref, True, started)]
 
 
-def _prune_stale_bases(client: docker.DockerClient, *, keep: str) -> None:
-    """Untag bases of older recipes; the engine refuses (and we keep) any an image still builds on."""
-    for image in client.images.list(name=recipes.BASE_REPOSITORY):
-        for tag in image.tags:
-            if tag != keep:
-                with contextlib.suppress(docker.errors.APIError):
-                    client.images.remove(tag)
+def _prune_leftovers(client: docker.DockerClient, *, keep: str) -> None:
+    """Remove bases of older recipes and replaced kubeling images that were in use when replaced.
+
+    The engine refuses (and we keep) whatever a container runs or another image builds on.
+    """
+    stale = [tag for image in client.images.list(name=recipes.BASE_REPOSITORY) for tag in image.tags]
+    untagged = client.images.list(filters={"dangling": True, "label": recipes.SOURCE_HASH_LABEL})
+    for name in [tag for tag in stale if tag != keep] + [image.id for image in untagged]:
+        with contextlib.suppress(docker.errors.APIError):
+            client.images.remove(name)
 
 
 def ensure_kubeling_image(
