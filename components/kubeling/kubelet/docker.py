@@ -183,7 +183,7 @@ class DockerRuntime:
         pull_timeout: float = 120.0,
         log_max_size: str = "10m",
         log_max_files: int = 5,
-        workers: int = 16,
+        workers: int = 64,  # threads (and engine connections): a burst of pods blocks many at once
         node_network_container: str = "",
     ) -> None:
         self.cni = cni
@@ -625,19 +625,24 @@ class DockerRuntime:
         found = await self._call(
             self.api.containers, all=True, filters=self._filters(TYPE_CONTAINER, **extra)
         )
-        out = []
-        for c in found:
-            # Inspect only what changed since the last look (a container's details are fixed per state).
-            cached = self._status_cache.get(c["Id"])
-            if cached and cached[0] == c.get("State"):
-                out.append(cached[1])
-                continue
+        # Inspect only what changed since the last look (a container's details are fixed per state),
+        # all at once: thirty pods starting together must not queue thirty inspects behind each other.
+        changed = [
+            c
+            for c in found
+            if (cached := self._status_cache.get(c["Id"])) is None or cached[0] != c.get("State")
+        ]
+
+        async def inspect(c: dict[str, Any]) -> None:
             try:
                 status = self._status_from(await self._call(self.api.inspect_container, c["Id"]))
-            except NotFound:
-                continue
+            except NotFound:  # removed meanwhile
+                self._status_cache.pop(c["Id"], None)
+                return
             self._status_cache[c["Id"]] = (c.get("State", ""), status)
-            out.append(status)
+
+        await asyncio.gather(*(inspect(c) for c in changed))
+        out = [self._status_cache[c["Id"]][1] for c in found if c["Id"] in self._status_cache]
         live = {c["Id"] for c in found}
         if sandbox_id is None:
             self._status_cache = {k: v for k, v in self._status_cache.items() if k in live}

@@ -195,6 +195,7 @@ class Kubelet:
                 node_name=self.name,
                 cluster_dns=list(config.cluster_dns),
                 cluster_domain=config.cluster_domain,
+                resolv_conf=config.resolv_conf,
                 host_ip=lambda: self.node.node_ip,
                 env_context=self._env_context,
                 status_target=self._status_target,
@@ -359,6 +360,7 @@ class Kubelet:
                 signatures.setdefault(uid, []).append((container.id, container.state, False))
         current = {uid: tuple(sorted(sig)) for uid, sig in signatures.items()}
         self.log_links.sync(containers)
+        self._rejected = {uid for uid in self._rejected if self.desired(uid) is not None}
         for uid, signature in current.items():
             if self._signatures.get(uid) != signature:
                 self.workers.update(uid)

@@ -68,6 +68,7 @@ class SyncContext:
     node_name: str
     cluster_dns: list[str] = field(default_factory=list)
     cluster_domain: str = "cluster.local"
+    resolv_conf: str = "/etc/resolv.conf"  # the node's resolvers: dnsPolicy Default pods get them
     host_ip: Callable[[], str] = lambda: ""
     env_context: Callable[[Obj], Awaitable[EnvContext]] | None = None  # fetches what the pod refers to
     status_target: Callable[[Obj], Obj | None] = lambda pod: pod  # static pods report on their mirror
@@ -167,14 +168,17 @@ class PodSyncer:
             return 2.0
         if actions.create_sandbox:
             try:
-                await self.run_sandbox(pod, actions.sandbox_attempt)
+                sandbox_id = await self.run_sandbox(pod, actions.sandbox_attempt)
+                # Its own status, not a relist: under a burst of new pods a listing of the whole
+                # engine waits behind everyone else's calls.
+                fresh = await ctx.runtime.sandbox_status(sandbox_id)
             except rt.RuntimeFailure as exc:
                 ctx.recorder.event(
                     pod, WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}"
                 )
                 await self.write_status(pod, state, waiting)
                 return 2.0
-            state = await refresh()
+            state = PodState([*state.sandboxes, fresh], state.containers)
         sandbox = state.latest_sandbox()
         if sandbox is None or not sandbox.ready:
             await self.write_status(pod, state, waiting)
@@ -190,11 +194,18 @@ class PodSyncer:
             to_start = [pod["spec"]["initContainers"][actions.next_init]]
         if actions.kill:
             state = await refresh()
+        started: list[str] = []
         for container in to_start:
-            wait = await self.start_container(pod, container, state, sandbox, sandbox_config, waiting)
+            wait = await self.start_container(
+                pod, container, state, sandbox, sandbox_config, waiting, started=started
+            )
             if wait is not None:
                 requeue = min(requeue, max(wait, 0.5))
-        state = await refresh()
+        if to_start and len(started) == len(to_start):  # the new containers' own statuses, no relist
+            fresh = await asyncio.gather(*(ctx.runtime.container_status(cid) for cid in started))
+            state = PodState(state.sandboxes, [*state.containers, *fresh])
+        else:
+            state = await refresh()
         await self.garbage_collect(state)
         self.ensure_probes(pod, state, sandbox)
         await self.write_status(pod, state, waiting)
@@ -270,6 +281,7 @@ class PodSyncer:
             pod_ips=pod_ips,
             cluster_dns=self.ctx.cluster_dns,
             cluster_domain=self.ctx.cluster_domain,
+            host_resolv=self.ctx.resolv_conf,
         )
         return dns
 
@@ -288,8 +300,12 @@ class PodSyncer:
         sandbox: rt.SandboxStatus,
         sandbox_config: rt.SandboxConfig,
         waiting: dict[str, tuple[str, str]],
+        *,
+        started: list[str] | None = None,
     ) -> float | None:
-        """Start one container (back-off, image, env, create, start, postStart); a wait when held back."""
+        """Start one container (back-off, image, env, create, start, postStart); a wait when held back.
+
+        The id of a container that started is appended to ``started``."""
         ctx, name, uid = self.ctx, container["name"], pod["metadata"]["uid"]
         now = ctx.clock()
         latest = state.latest(name)
@@ -364,6 +380,8 @@ class PodSyncer:
             ctx.recorder.event(pod, WARNING, "Failed", f"Error: {exc}")
             return 1.0
         ctx.recorder.event(pod, NORMAL, "Started", f"Started container {name}")
+        if started is not None:
+            started.append(cid)
         hook = (container.get("lifecycle") or {}).get("postStart")
         if hook:
             outcome = await run_handler(
