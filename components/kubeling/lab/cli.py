@@ -66,7 +66,7 @@ async def _up(args: argparse.Namespace) -> int:
     from kubeling.lab.netns import STATE_FILE, LabError, LabSpec, NetnsLab, free_subnet
 
     directory = _directory(args)
-    if (directory / STATE_FILE).exists() and NetnsLab.load(directory).server_pid:
+    if (directory / STATE_FILE).exists():
         print(f"lab {args.name} exists ({directory}): kubeling lab down --name {args.name}", file=sys.stderr)
         return 1
     if not args.name.isalnum() or len(args.name) > 10:
@@ -122,7 +122,7 @@ async def _down(args: argparse.Namespace) -> int:
     if not (directory / STATE_FILE).exists():
         print(f"no lab {args.name} in {directory}", file=sys.stderr)
         return 1
-    NetnsLab.load(directory).down()
+    NetnsLab.load(directory).down(remove=True)
     print(f"lab {args.name} is down")
     return 0
 

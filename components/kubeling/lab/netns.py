@@ -25,6 +25,7 @@ import ipaddress
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -327,8 +328,9 @@ class NetnsLab:
 
     # -- down --------------------------------------------------------------------------------
 
-    def down(self) -> None:
-        """Stop everything the lab started and remove its containers, routes and network."""
+    def down(self, *, remove: bool = False) -> None:
+        """Stop everything the lab started and remove its containers, routes and network; with
+        ``remove`` also its directory (datastore, certificates, logs), so the next ``up`` is new."""
         for node in self.nodes:
             _stop(node.kubelet_pid)
             node.kubelet_pid = 0
@@ -349,7 +351,9 @@ class NetnsLab:
             _run(["docker", "rm", "-f", *ids.stdout.split()], check=False)
         _run(["docker", "network", "rm", self.spec.network], check=False)
         _unmount_under(self.dir)
-        if self.dir.exists():
+        if remove:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        elif self.dir.exists():
             self.save()
 
 
