@@ -5,7 +5,7 @@ Topology (all addresses in 10.252.0.0/16, which belongs to these tests)::
     host ──veth── node (10.252.0.<4k+2>)     host side 10.252.0.<4k+1>: reaches the apiserver
                   node ──veth── ep1    10.252.1.1 / 10.252.1.2   an HTTP server answering "ep1"
                   node ──veth── ep2    10.252.2.1 / 10.252.2.2   an HTTP server answering "ep2"
-                  node ──veth── client 10.252.3.1 / 10.252.3.2
+                  node ──veth── client 10.252.64.1 / 10.252.64.2  (outside the cluster CIDR)
 
 The node forwards, and routes the service range back out towards the
 client, so traffic that finds no rule still has a route (as a default route
@@ -26,7 +26,7 @@ from pathlib import Path
 PREFIX = "kbl-px-"
 SERVICE_RANGE = "10.252.128.0/20"
 CLUSTER_CIDR = "10.252.0.0/20"
-NEIGHBOURS = {"ep1": 1, "ep2": 2, "client": 3}
+NEIGHBOURS = {"ep1": 1, "ep2": 2, "client": 64}  # third octets: the endpoints are "pods", the client is not
 
 
 def sh(*argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -90,7 +90,7 @@ class Lab:
             sh("ip", "-n", peer, "link", "set", "eth0", "up")
             sh("ip", "-n", peer, "route", "add", "default", "via", f"10.252.{subnet}.1")
         self.run("node", "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        sh("ip", "-n", node, "route", "add", SERVICE_RANGE, "via", "10.252.3.2")
+        sh("ip", "-n", node, "route", "add", SERVICE_RANGE, "via", self.endpoint_ip("client"))
         return self
 
     def endpoint_ip(self, role: str) -> str:

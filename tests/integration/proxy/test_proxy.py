@@ -93,6 +93,42 @@ def test_rules_carry_upstream_chain_names(lab: Lab, web: dict):
     assert "-j DNAT --to-destination 10.252.1.2:8080" in saved
 
 
+def test_the_kubernetes_service_reaches_the_apiserver_from_the_node(lab: Lab, web: dict):
+    # The apiserver publishes itself as default/kubernetes' endpoint: in-cluster clients use this path.
+    fetch = (
+        "import ssl, urllib.request as u\n"
+        "c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE\n"
+        "print(u.urlopen('https://10.252.128.1/readyz', context=c, timeout=5).read().decode())\n"
+    )
+    assert wait_for(lambda: lab.run("node", "python3", "-c", fetch, check=False).stdout.strip() == "ok")
+
+
+def test_external_traffic_policy_local_sends_node_port_traffic_only_to_local_endpoints(
+    lab: Lab, api: ReachableServer, web: dict
+):
+    local = api.post(
+        "/api/v1/namespaces/default/services",
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "local"},
+            "spec": {
+                "type": "NodePort",
+                "externalTrafficPolicy": "Local",
+                "ports": [{"name": "http", "port": 80, "targetPort": 8080}],
+            },
+        },
+    )
+    endpoints = web_slice(lab, ["ep1", "ep2"])
+    endpoints["metadata"] = {"name": "local-1", "labels": {"kubernetes.io/service-name": "local"}}
+    endpoints["endpoints"][0]["nodeName"] = "node-a"  # ep1 runs on this node, ep2 elsewhere
+    api.post(SLICES, endpoints)
+    port = local["spec"]["ports"][0]["nodePort"]
+    wait_for(lambda: lab.probe("client", lab.node_ip("client"), port) == ["ep1"], what="local node port")
+    assert set(lab.probe("client", lab.node_ip("client"), port, count=10)) == {"ep1"}
+    assert set(lab.probe("client", local["spec"]["clusterIP"], 80, count=20)) == {"ep1", "ep2"}
+
+
 def test_session_affinity_keeps_a_client_on_one_endpoint(lab: Lab, api: ReachableServer, web: dict):
     sticky = api.post(
         "/api/v1/namespaces/default/services",
