@@ -79,6 +79,8 @@ def test_cluster_ip_from_the_node_itself(lab: Lab, web: dict):
 def test_node_port_on_the_node_address(lab: Lab, web: dict):
     answers = lab.probe("client", lab.node_ip("client"), node_port(web), count=20)
     assert set(answers) == {"ep1", "ep2"}, answers
+    # On the node's loopback too (localhostNodePorts, route_localnet set by the proxy in its namespace).
+    assert set(lab.probe("node", "127.0.0.1", node_port(web), count=6)) <= {"ep1", "ep2"}
     # An endpoint reaching its own service through the node port (hairpin, masqueraded).
     assert set(lab.probe("ep1", lab.node_ip("ep1"), node_port(web), count=10)) <= {"ep1", "ep2"}
 
