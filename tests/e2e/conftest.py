@@ -32,7 +32,7 @@ OUTSIDE_IP = "192.0.2.44"
 
 
 class _Upstream(socketserver.BaseRequestHandler):
-    """Answers OUTSIDE_NAME, NXDOMAIN for everything else (UDP)."""
+    """Knows OUTSIDE_NAME (an A record), NXDOMAIN for every other name (UDP)."""
 
     def handle(self) -> None:
         data, sock = self.request
@@ -40,10 +40,11 @@ class _Upstream(socketserver.BaseRequestHandler):
         reply = query.reply()
         qname = str(query.q.qname)
         self.server.seen.append(qname)  # type: ignore[attr-defined]
-        if qname.lower() == OUTSIDE_NAME and query.q.qtype == QTYPE.A:
+        if qname.lower() != OUTSIDE_NAME:
+            reply.header.rcode = 3  # NXDOMAIN
+        elif query.q.qtype == QTYPE.A:
             reply.add_answer(RR(query.q.qname, QTYPE.A, rdata=A(OUTSIDE_IP), ttl=60))
-        else:
-            reply.header.rcode = 3
+        # other types of the known name: NOERROR with no answer (NODATA)
         sock.sendto(reply.pack(), self.client_address)
 
 
