@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# Bring up a kubeling cluster on this machine and leave it running in the foreground.
-# Today: the all-in-one server (control plane + a kubelet on this machine's Docker Engine);
-# the lab of local nodes joins later.
+# Bring up a kubeling lab on this machine: a control plane and two nodes (each node a network
+# namespace with its own kubelet on the local Docker Engine), kube-proxy, cluster DNS and
+# metrics-server from the kubeling image (built here on first use, no registry needed).
+# Extra arguments go to `kubeling lab up` (e.g. --nodes 3, --name NAME); `kubeling lab down`
+# removes it.
 source "$(dirname "$0")/lib.sh"
 ensure_apt_packages
 ensure_docker
 ensure_venv
-DATA_DIR=${KUBELING_DATA_DIR:-$ROOT/data}
-echo "==> starting kubeling server (data in $DATA_DIR); in another shell:"
-echo "    export KUBECONFIG=$DATA_DIR/admin.kubeconfig PATH=$VENV/bin:\$PATH; kubectl get ns"
-exec "$VENV/bin/kubeling" server --data-dir "$DATA_DIR" --with-kubelet "$@"
+exec "$VENV/bin/kubeling" lab up "$@"

@@ -99,15 +99,7 @@ def services_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServicesL
         upstream = socketserver.ThreadingUDPServer((gateway, 53), _Upstream)
         upstream.seen = []  # type: ignore[attr-defined]
         threading.Thread(target=upstream.serve_forever, daemon=True).start()
-        asyncio.run(_apply(lab, image_ref))
-        for kind, name in (
-            ("daemonset", "kube-proxy"),
-            ("deployment", "coredns"),
-            ("deployment", "metrics-server"),
-        ):
-            lab.kubectl(
-                "-n", "kube-system", "rollout", "status", f"{kind}/{name}", "--timeout=180s", timeout=200
-            )  # fmt: skip
+        lab.wait_rollouts(asyncio.run(_apply(lab, image_ref)))
         yield ServicesLab(lab, upstream.seen)  # type: ignore[attr-defined]
     finally:
         if upstream is not None:

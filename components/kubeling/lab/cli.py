@@ -97,7 +97,7 @@ async def _up(args: argparse.Namespace) -> int:
     if addons:
         print(f"==> addons: {', '.join(addons)}", flush=True)
 
-        async def apply() -> None:
+        async def apply() -> list[str]:
             client = RESTClient(load_kubeconfig(lab.kubeconfig), component="kubeling-lab")
             try:
                 values = AddonValues(
@@ -106,11 +106,17 @@ async def _up(args: argparse.Namespace) -> int:
                     service_cidr=spec.service_cidr,
                     cluster_cidr=spec.cluster_cidr,
                 )
-                await apply_addons(client, addons, values)
+                return await apply_addons(client, addons, values)
             finally:
                 await client.close()
 
-        await apply()
+        applied = await apply()
+        print("==> waiting for the addons to roll out", flush=True)
+        try:
+            await asyncio.to_thread(lab.wait_rollouts, applied)
+        except LabError as exc:
+            print(f"the addons did not come up: {exc}", file=sys.stderr)
+            return 1
     print(f"lab {args.name} is up:\n    export KUBECONFIG={lab.kubeconfig}\n    kubectl get nodes -o wide")
     return 0
 

@@ -310,6 +310,16 @@ class NetnsLab:
                 )
             time.sleep(0.5)
 
+    def wait_rollouts(self, workloads: list[str], namespace: str = "kube-system", timeout: int = 180) -> None:
+        """Wait until every ``deployment/NAME`` or ``daemonset/NAME`` in ``workloads`` is rolled out
+        (other kinds in the list are skipped)."""
+        for workload in workloads:
+            if workload.split("/")[0] in ("deployment", "daemonset"):
+                self.kubectl(
+                    "-n", namespace, "rollout", "status", workload, f"--timeout={timeout}s",
+                    timeout=timeout + 20,
+                )  # fmt: skip
+
     def pod_cidrs(self) -> dict[str, str]:
         objects = self.node_objects()
         return {n.name: (objects.get(n.name, {}).get("spec") or {}).get("podCIDR", "") for n in self.nodes}
