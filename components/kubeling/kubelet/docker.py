@@ -208,6 +208,8 @@ class DockerRuntime:
         # the event loop's default executor, which every other component shares.
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker-runtime")
         self._status_cache: dict[str, tuple[str, ContainerStatus]] = {}
+        # A sandbox's IPs from its CNI result, read once: every relist lists every sandbox.
+        self._sandbox_ips: dict[str, list[str]] = {}
         self._privileged: bool | None = None
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -364,6 +366,7 @@ class DockerRuntime:
             await self._call(self.api.stop, sandbox_id, timeout=10)
 
     async def _network_down(self, sandbox_id: str, netns: str) -> None:
+        self._sandbox_ips.pop(sandbox_id, None)
         try:
             await self.cni.delete(sandbox_id, netns)  # type: ignore[union-attr]
         except (CNIError, OSError, TimeoutError, RuntimeError) as exc:
@@ -387,9 +390,12 @@ class DockerRuntime:
         host_network = labels.get(HOST_NETWORK) == "true"
         ips: list[str] = []
         if self.cni is not None and not host_network:
-            cached = self.cni.cached(cid)
+            ips = self._sandbox_ips.get(cid) or []
+            cached = None if ips else self.cni.cached(cid)
             if cached:
                 ips = parse_result(cached.get("result") or {}).ips
+                if ips and running:
+                    self._sandbox_ips[cid] = ips
         return SandboxStatus(
             id=cid,
             pod_uid=labels.get(POD_UID, ""),
@@ -413,6 +419,8 @@ class DockerRuntime:
 
     async def list_sandboxes(self) -> list[SandboxStatus]:
         found = await self._call(self.api.containers, all=True, filters=self._filters(TYPE_SANDBOX))
+        live = {c["Id"] for c in found if c.get("State") == "running"}
+        self._sandbox_ips = {k: v for k, v in self._sandbox_ips.items() if k in live}
         return [
             self._sandbox_from(
                 c["Id"], c.get("Labels") or {}, c.get("State") == "running", float(c["Created"])

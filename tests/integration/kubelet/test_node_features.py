@@ -56,6 +56,16 @@ async def node_condition(h: Harness, kind: str) -> dict:
     return next((c for c in node.get("status", {}).get("conditions", []) if c["type"] == kind), {})
 
 
+async def memory_taint(h: Harness, wanted: bool) -> bool:
+    """Whether the Node's memory-pressure NoSchedule taint (TaintNodesByCondition) is as wanted."""
+    node = await h.client.get(NODES, name=NODE)
+    taints = node.get("spec", {}).get("taints") or []
+    present = {"key": "node.kubernetes.io/memory-pressure", "effect": "NoSchedule"} in [
+        {"key": t["key"], "effect": t["effect"]} for t in taints
+    ]
+    return present == wanted
+
+
 async def warning_events(h: Harness, name: str) -> list[dict]:
     events = (await h.client.list(EVENTS, namespace=h.namespace))["items"]
     return [e for e in events if e["involvedObject"]["name"] == name and e["type"] == "Warning"]
@@ -136,6 +146,7 @@ async def test_eviction_under_an_artificial_memory_threshold(harness: Harness) -
 
     condition = await h.eventually(memory_pressure, what="MemoryPressure True")
     assert condition["reason"] == "KubeletHasInsufficientMemory"
+    await h.eventually(lambda: memory_taint(h, True), what="memory-pressure taint")  # node lifecycle's
     evicted = await h.pod_when(
         "besteffort", lambda p: p["status"].get("reason") == "Evicted", what="besteffort Evicted"
     )
@@ -178,6 +189,7 @@ async def test_eviction_under_an_artificial_memory_threshold(harness: Harness) -
         return (await node_condition(h, "MemoryPressure"))["status"] == "False"
 
     await h.eventually(no_pressure, what="MemoryPressure False")
+    await h.eventually(lambda: memory_taint(h, False), what="memory-pressure taint removed")
 
 
 async def test_node_logs_endpoint_and_container_log_links(harness: Harness) -> None:
