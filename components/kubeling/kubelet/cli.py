@@ -109,8 +109,15 @@ def config_from_args(args: argparse.Namespace) -> Any:
     from kubeling.kubelet.config import build, from_file
 
     file_values = from_file(args.config) if args.config else {}
+    from kubeling.kubelet.eviction import ThresholdError, config_of
+
     flags = {k: v for k, v in vars(args).items() if k not in ("config", "run", "command", "verbosity")}
-    return build(file_values, flags)
+    config = build(file_values, flags)
+    try:
+        config_of(config).thresholds()
+    except ThresholdError as exc:
+        raise SystemExit(f"kubeling kubelet: {exc}") from None
+    return config
 
 
 async def _run(args: argparse.Namespace) -> Any:

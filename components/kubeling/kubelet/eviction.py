@@ -292,6 +292,17 @@ class EvictionConfig:
         return build_thresholds(self.hard, self.soft, self.soft_grace_period)
 
 
+def config_of(kubelet: Any) -> EvictionConfig:
+    """The eviction settings of a KubeletConfig."""
+    return EvictionConfig(
+        hard=kubelet.eviction_hard,
+        soft=dict(kubelet.eviction_soft),
+        soft_grace_period=dict(kubelet.eviction_soft_grace_period),
+        pressure_transition_period=kubelet.eviction_pressure_transition_period,
+        max_pod_grace_period=kubelet.eviction_max_pod_grace_period,
+    )
+
+
 class EvictionManager:
     def __init__(
         self,

@@ -45,7 +45,8 @@ from kubeling.kubelet.admission import Admitter, rejected_status
 from kubeling.kubelet.config import KubeletConfig
 from kubeling.kubelet.containers import PodState
 from kubeling.kubelet.envvars import EnvContext
-from kubeling.kubelet.eviction import EvictionConfig, EvictionManager, evicted_status, observe
+from kubeling.kubelet.eviction import EvictionManager, evicted_status, observe
+from kubeling.kubelet.eviction import config_of as eviction_config
 from kubeling.kubelet.logsymlinks import ContainerLogLinks
 from kubeling.kubelet.nodestatus import NodeStatusManager
 from kubeling.kubelet.podsource import RuntimePodsSource
@@ -148,13 +149,7 @@ class Kubelet:
         # Only this Node: its labels, taints and allocatable for admission.
         self.nodes = Informer(client, NODES, field_selector=f"metadata.name={self.name}")
         self.eviction = EvictionManager(
-            EvictionConfig(
-                hard=config.eviction_hard,
-                soft=dict(config.eviction_soft),
-                soft_grace_period=dict(config.eviction_soft_grace_period),
-                pressure_transition_period=config.eviction_pressure_transition_period,
-                max_pod_grace_period=config.eviction_max_pod_grace_period,
-            ),
+            eviction_config(config),
             measure=lambda: observe(config.root_dir, getattr(runtime, "image_fs_dir", "/var/lib/docker")),
             active_pods=lambda: self.admitter.active(),
             usage=self._usage,

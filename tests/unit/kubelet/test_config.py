@@ -63,3 +63,38 @@ def test_config_file_refuses_unknown_fields(tmp_path) -> None:
 def test_bad_taint_is_a_usage_error() -> None:
     with pytest.raises(SystemExit):
         parse("--register-with-taints", "x=y:Sometimes")
+
+
+def test_eviction_flags_and_file_fields(tmp_path) -> None:
+    path = tmp_path / "kubelet.yaml"
+    path.write_text(
+        "kind: KubeletConfiguration\nevictionHard: {memory.available: 200Mi}\n"
+        "evictionSoft: {nodefs.available: 15%}\nevictionSoftGracePeriod: {nodefs.available: 1m30s}\n"
+        "evictionPressureTransitionPeriod: 30s\nevictionMaxPodGracePeriod: 20\n"
+        "enableDebuggingHandlers: false\n"
+    )
+    config = parse("--config", str(path), "--eviction-hard", "memory.available<1Gi,pid.available<5%")
+    assert config.eviction_hard == {"memory.available": "1Gi", "pid.available": "5%"}
+    assert (config.eviction_soft, config.eviction_soft_grace_period) == (
+        {"nodefs.available": "15%"},
+        {"nodefs.available": 90.0},
+    )
+    assert (config.eviction_pressure_transition_period, config.eviction_max_pod_grace_period) == (30.0, 20)
+    assert config.enable_debugging_handlers is False
+    assert (config.node_log_dir, config.container_log_dir) == ("/var/log", "/var/log/containers")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--eviction-hard", "memory.available=1Gi"),
+        ("--eviction-hard", "memory.avail<1Gi"),
+        ("--eviction-soft", "memory.available<1Gi"),
+        ("--eviction-soft-grace-period", "memory.available=soon"),
+    ],
+    ids=["no-operator", "unknown-signal", "soft-without-grace", "bad-duration"],
+)
+def test_bad_eviction_settings_are_usage_errors(argv, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        parse(*argv)
+    assert exc.value.code != 0
