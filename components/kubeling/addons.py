@@ -23,8 +23,8 @@ from kubeling.client.rest import RESTClient
 Obj = dict[str, Any]
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "addons"
-# In the order they are applied: kube-proxy first, the others need Services to work.
-DEFAULT_ADDONS = ("kube-proxy", "dns", "metrics-server")
+# In the order they are applied: kube-proxy and the pod routes first; the others need them.
+DEFAULT_ADDONS = ("kube-proxy", "hostgw", "dns", "metrics-server")
 FIELD_MANAGER = "kubeling-addons"
 
 

@@ -278,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hollow_node(sub)
     from kubeling.controllers.cli import register as _register_controller_manager
     from kubeling.dns.cli import register as _register_dns
+    from kubeling.hostgw.cli import register as _register_hostgw
     from kubeling.image.cli import register as _register_image
     from kubeling.kubelet.cli import register as _register_kubelet
     from kubeling.lab.cli import register as _register_lab
@@ -294,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     _register_dns(sub)
     _register_metrics_server(sub)
     _register_proxy(sub)
+    _register_hostgw(sub)
     _register_lab(sub)
     return parser
 

@@ -280,3 +280,22 @@ def test_hpa_scales_up_under_load_and_back_down(web: ServicesLab) -> None:
         eventually(lambda: replicas() == 1, timeout=240, interval=3)
     finally:
         web.kubectl("-n", NS, "delete", "hpa/busy", "deployment/busy", "--wait=false", check=False)
+
+
+def _hostgw_routes(lab, node) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    netns = f"--net=/proc/{lab.anchor_pid(node)}/ns/net"
+    out = subprocess.run(
+        ["nsenter", netns, "ip", "-4", "route", "show", "proto", "77"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {line.split()[0]: line.split()[2] for line in out.splitlines()}
+
+
+def test_hostgw_routes_every_other_nodes_pods(services_lab: ServicesLab) -> None:
+    lab = services_lab.lab
+    cidrs = lab.pod_cidrs()
+    for node in lab.nodes:
+        wanted = {cidrs[other.name]: other.ip for other in lab.nodes if other is not node}
+        eventually(lambda node=node, wanted=wanted: _hostgw_routes(lab, node) == wanted, timeout=30)
