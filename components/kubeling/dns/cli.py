@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 from typing import Any
 
 from kubeling.dns.config import CLUSTER_TTL, DNSConfig
 from kubeling.flags import csv_list, duration
+from kubeling.signals import until_signalled
 
 
 def _port(value: str) -> int:
@@ -70,12 +69,4 @@ async def _run(args: argparse.Namespace) -> Any:
         metrics_port=args.metrics_port,
         health_bind_address=args.health_bind_address,
     )
-    loop = asyncio.get_running_loop()
-    task = loop.create_task(run(config))
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        await task
-    except asyncio.CancelledError:
-        return 0
-    return 1
+    return await until_signalled(run(config))

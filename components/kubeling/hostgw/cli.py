@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 import socket
 from typing import Any
 
@@ -22,6 +20,7 @@ async def _run(args: argparse.Namespace) -> Any:
     from kubeling.client.kubeconfig import ConfigError, load_config
     from kubeling.client.rest import RESTClient
     from kubeling.hostgw.agent import HostGW, cleanup
+    from kubeling.signals import until_signalled
 
     if args.cleanup:
         await cleanup()
@@ -31,14 +30,7 @@ async def _run(args: argparse.Namespace) -> Any:
     except ConfigError as exc:
         raise SystemExit(f"kubeling hostgw: {exc}") from None
     node = (args.hostname_override or socket.gethostname()).strip().lower()
-    loop = asyncio.get_running_loop()
-    task = loop.create_task(HostGW(node, args.cluster_cidr).run(client))
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
     try:
-        await task
-    except asyncio.CancelledError:
-        return 0
+        return await until_signalled(HostGW(node, args.cluster_cidr).run(client))
     finally:
         await client.close()
-    return 1

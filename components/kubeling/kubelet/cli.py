@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 from typing import Any
 
 from kubeling.flags import boolean, csv_list, duration
@@ -122,14 +120,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 async def _run(args: argparse.Namespace) -> Any:
     from kubeling.kubelet.kubelet import run
+    from kubeling.signals import until_signalled
 
     config = config_from_args(args)
-    task = asyncio.get_running_loop().create_task(run(config))
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        await task
-    except asyncio.CancelledError:
-        return 0
-    return 1
+    return await until_signalled(run(config))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 from typing import Any
 
 from kubeling.flags import add_bool, csv_list, duration
 from kubeling.metrics.config import MetricsServerConfig, RequestHeaderConfig
+from kubeling.signals import until_signalled
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -88,12 +87,4 @@ async def _run(args: argparse.Namespace) -> Any:
     problems = config.problems()
     if problems:
         raise SystemExit("kubeling metrics-server: " + "; ".join(problems))
-    task = asyncio.get_running_loop().create_task(run(config))
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        await task
-    except asyncio.CancelledError:
-        return 0
-    return 1
+    return await until_signalled(run(config))

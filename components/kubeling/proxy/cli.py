@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import signal
 from typing import Any
 
 from kubeling.flags import add_bool, csv_list, duration
+from kubeling.signals import until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +67,4 @@ async def _run(args: argparse.Namespace) -> int:
         return 0
     from kubeling.proxy.server import run
 
-    task = asyncio.get_running_loop().create_task(run(config))
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        await task
-    except asyncio.CancelledError:
-        return 0
-    return 1
+    return await until_signalled(run(config))

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 from typing import Any
 
 from kubeling.flags import boolean, duration
+from kubeling.signals import until_signalled
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,12 +53,4 @@ async def _run(args: argparse.Namespace) -> Any:
         tls_private_key_file=args.tls_private_key_file,
         cert_dir=args.cert_dir,
     )
-    task = asyncio.get_running_loop().create_task(run(config))
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        await task
-    except asyncio.CancelledError:
-        return 0
-    return 1  # the lease was lost: exit non-zero so the supervisor restarts us
+    return await until_signalled(run(config))
