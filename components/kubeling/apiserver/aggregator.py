@@ -39,6 +39,7 @@ from aiohttp import web
 
 from kubeling.api import errors
 from kubeling.apiserver.authn import User
+from kubeling.apiserver.relay import relay
 
 if TYPE_CHECKING:
     from kubeling.apiserver.app import APIServer
@@ -63,7 +64,6 @@ _DROP_REQUEST = {
     "content-length",
 }
 _DROP_REQUEST_PREFIXES = ("x-remote-", "impersonate-")
-_DROP_RESPONSE = {"content-length", "transfer-encoding", "connection", "keep-alive", "date", "server"}
 
 
 class BackendUnavailable(Exception):
@@ -287,16 +287,4 @@ class AggregatorProxy:
             if self.on_unreachable is not None:
                 self.on_unreachable(name)
             raise unavailable() from None
-        async with upstream:
-            response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-            for key, value in upstream.headers.items():
-                if key.lower() not in _DROP_RESPONSE:
-                    response.headers.add(key, value)
-            await response.prepare(request)
-            try:
-                async for chunk in upstream.content.iter_any():
-                    await response.write(chunk)
-            except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError):
-                pass  # the backend ended the stream; end ours too
-            await response.write_eof()
-        return response
+        return await relay(request, upstream)

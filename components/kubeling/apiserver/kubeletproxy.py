@@ -30,6 +30,7 @@ from aiohttp import web
 from kubeling.api import errors
 from kubeling.apiserver import podsubresources
 from kubeling.apiserver.authz.attributes import Attributes, forbidden_error
+from kubeling.apiserver.relay import HOP_HEADERS, relay
 from kubeling.apiserver.requestinfo import RequestInfo
 from kubeling.kubelet.streaming import upgrade
 
@@ -49,7 +50,6 @@ _DROP_REQUEST = {
     "keep-alive",
     "proxy-connection",
 }
-_DROP_RESPONSE = {"content-length", "transfer-encoding", "connection", "keep-alive", "date", "server"}
 _CONNECT_TIMEOUT = 10.0
 
 
@@ -229,19 +229,7 @@ class KubeletProxy:
             )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise _unreachable(host, port, exc) from None
-        async with upstream:
-            response = web.StreamResponse(status=upstream.status)
-            for key, value in upstream.headers.items():
-                if key.lower() not in _DROP_RESPONSE:
-                    response.headers.add(key, value)
-            await response.prepare(request)
-            try:
-                async for chunk in upstream.content.iter_any():
-                    await response.write(chunk)
-            except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError):
-                pass  # the kubelet ended the stream; end ours too
-            await response.write_eof()
-        return response
+        return await relay(request, upstream)
 
     # -- upgrades ---------------------------------------------------------------------------
 
@@ -263,7 +251,7 @@ class KubeletProxy:
                 body = await _read_body(reader, headers)
                 content_type = next((v for k, v in headers if k.lower() == "content-type"), "text/plain")
                 return web.Response(status=status, body=body, headers={"Content-Type": content_type})
-            kept = {k: v for k, v in headers if k.lower() not in _DROP_RESPONSE}
+            kept = {k: v for k, v in headers if k.lower() not in HOP_HEADERS}
             kept["Connection"] = "Upgrade"
             client = await upgrade.hijack(request, kept)
             await _pump_both(client, reader, writer)
