@@ -1,10 +1,18 @@
-"""``kubeling lab up|down|status``: a cluster of several nodes on this machine.
+"""``kubeling lab up|down|status|ssh``: a cluster of several nodes on this machine.
 
-Nodes are network namespaces (``lab/netns.py``): a control plane on the host,
-a kubelet per node, and the addons (kube-proxy, cluster DNS, metrics-server)
-from ``templates/addons`` running as pods from the kubeling image, which is
-built first when missing.  The lab's state lives in its directory, so ``down``
-and ``status`` work from any shell.
+Two kinds of lab (``up --kind``):
+
+- ``netns``: nodes are network namespaces (``lab/netns.py``): a control plane
+  on the host, a kubelet per node, and the addons (kube-proxy, cluster DNS,
+  metrics-server) from ``templates/addons`` running as pods from the kubeling
+  image, which is built first when missing.
+- ``nodes``: nodes are systemd containers reached over SSH (``lab/nodes.py``,
+  image from ``lab/nodeimage.py``); ``up`` writes their pyinfra inventory
+  (``lab/inventory.py``) and runs ``deploys/install.py`` on it, the path a
+  real inventory takes (``--no-install`` stops after the nodes).
+
+The lab's state lives in its directory, so ``down``, ``status`` and ``ssh``
+work from any shell and find the kind from the state file there.
 """
 
 from __future__ import annotations
@@ -24,13 +32,37 @@ def _default_dir(name: str) -> Path:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    lab = sub.add_parser("lab", help="a multi-node cluster on this machine (network-namespace nodes)")
+    lab = sub.add_parser("lab", help="a multi-node cluster on this machine")
     verbs = lab.add_subparsers(dest="lab_command", required=True)
 
-    up = verbs.add_parser("up", help="bring a lab up (builds the kubeling image when needed)")
+    up = verbs.add_parser("up", help="bring a lab up (builds the images it needs)")
     _common(up)
+    up.add_argument(
+        "--kind",
+        choices=("netns", "nodes"),
+        default="netns",
+        help="netns: network-namespace nodes, control plane on this host (default);"
+        " nodes: systemd containers installed over SSH by deploys/install.py",
+    )
     up.add_argument("--nodes", type=int, default=2, help="worker nodes (default 2)")
-    up.add_argument("--subnet", default="", help="the lab network, a /24 (default: a free 10.250.x.0/24)")
+    up.add_argument(
+        "--control-planes", type=int, default=1, help="control-plane nodes (--kind nodes; default 1)"
+    )
+    up.add_argument(
+        "--no-install", action="store_true", help="--kind nodes: the nodes and inventory only, no install.py"
+    )
+    up.add_argument(
+        "--inventory",
+        type=Path,
+        default=None,
+        help="--kind nodes: where to write the pyinfra inventory (default inventories/lab.py,"
+        " inventories/lab-NAME.py for other names)",
+    )
+    up.add_argument(
+        "--subnet",
+        default="",
+        help="the lab network, a /24 (default: a free 10.250.x.0/24; --kind nodes: 10.251.x.0/24)",
+    )
     up.add_argument("--secure-port", type=int, default=6443)
     up.add_argument(
         "--addons",
@@ -49,6 +81,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(status)
     status.set_defaults(run=_status)
 
+    ssh = verbs.add_parser("ssh", help="ssh to a node of a --kind nodes lab as root (with the lab's key)")
+    _common(ssh)
+    ssh.add_argument("node", help="node name (e.g. lab-worker-1, or worker-1)")
+    ssh.add_argument("command", nargs=argparse.REMAINDER, help="a command to run instead of a shell")
+    ssh.set_defaults(run=_ssh)
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default="lab", help="lab name (default lab)")
@@ -60,15 +98,27 @@ def _directory(args: argparse.Namespace) -> Path:
 
 
 async def _up(args: argparse.Namespace) -> int:
+    from kubeling.lab.netns import STATE_FILE
+    from kubeling.lab.nodes import STATE_FILE as NODES_STATE_FILE
+
+    directory = _directory(args)
+    if (directory / STATE_FILE).exists() or (directory / NODES_STATE_FILE).exists():
+        print(f"lab {args.name} exists ({directory}): kubeling lab down --name {args.name}", file=sys.stderr)
+        return 1
+    if args.kind == "nodes":
+        from kubeling.lab.nodescli import up_nodes
+
+        return await up_nodes(args, directory)
+    return await _up_netns(args)
+
+
+async def _up_netns(args: argparse.Namespace) -> int:
     from kubeling.addons import DEFAULT_ADDONS, AddonValues, apply_addons
     from kubeling.client.kubeconfig import load_kubeconfig
     from kubeling.client.rest import RESTClient
-    from kubeling.lab.netns import STATE_FILE, LabError, LabSpec, NetnsLab, free_subnet
+    from kubeling.lab.netns import LabError, LabSpec, NetnsLab, free_subnet
 
     directory = _directory(args)
-    if (directory / STATE_FILE).exists():
-        print(f"lab {args.name} exists ({directory}): kubeling lab down --name {args.name}", file=sys.stderr)
-        return 1
     if not args.name.isalnum() or len(args.name) > 10:
         print("--name: letters and digits only, at most 10", file=sys.stderr)
         return 2
@@ -123,8 +173,13 @@ async def _up(args: argparse.Namespace) -> int:
 
 async def _down(args: argparse.Namespace) -> int:
     from kubeling.lab.netns import STATE_FILE, NetnsLab
+    from kubeling.lab.nodes import STATE_FILE as NODES_STATE_FILE
 
     directory = _directory(args)
+    if (directory / NODES_STATE_FILE).exists():
+        from kubeling.lab.nodescli import down_nodes
+
+        return await down_nodes(args, directory)
     if not (directory / STATE_FILE).exists():
         print(f"no lab {args.name} in {directory}", file=sys.stderr)
         return 1
@@ -135,8 +190,13 @@ async def _down(args: argparse.Namespace) -> int:
 
 async def _status(args: argparse.Namespace) -> int:
     from kubeling.lab.netns import STATE_FILE, NetnsLab
+    from kubeling.lab.nodes import STATE_FILE as NODES_STATE_FILE
 
     directory = _directory(args)
+    if (directory / NODES_STATE_FILE).exists():
+        from kubeling.lab.nodescli import status_nodes
+
+        return await status_nodes(args, directory)
     if not (directory / STATE_FILE).exists():
         print(f"no lab {args.name} in {directory}", file=sys.stderr)
         return 1
@@ -145,3 +205,15 @@ async def _status(args: argparse.Namespace) -> int:
     pods = lab.kubectl("get", "pods", "-n", "kube-system", "-o", "wide", check=False)
     print(nodes.stdout or nodes.stderr, pods.stdout or pods.stderr, sep="\n")
     return 0 if nodes.returncode == 0 else 1
+
+
+async def _ssh(args: argparse.Namespace) -> int:
+    from kubeling.lab.nodes import STATE_FILE
+
+    directory = _directory(args)
+    if not (directory / STATE_FILE).exists():
+        print(f"no --kind nodes lab {args.name} in {directory}", file=sys.stderr)
+        return 1
+    from kubeling.lab.nodescli import ssh_node
+
+    return ssh_node(args, directory)
