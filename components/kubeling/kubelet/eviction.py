@@ -41,8 +41,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from kubeling.api.errors import StatusError
 from kubeling.api.validation.common import QuantityError, parse_quantity
 from kubeling.kubelet.admission import ADMIT, AdmitResult
+from kubeling.kubelet.runtime import RuntimeFailure
 from kubeling.scheduler.resources import pod_requests
 
 log = logging.getLogger(__name__)
@@ -399,7 +401,7 @@ class EvictionManager:
         while True:
             try:
                 await self.synchronize()
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, RuntimeFailure, StatusError) as exc:  # transient: next round
                 log.warning("eviction manager round failed: %s", exc)
             await asyncio.sleep(self.interval)
 
