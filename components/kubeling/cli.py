@@ -286,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     from kubeling.pki.cli import register as _register_pki
     from kubeling.proxy.cli import register as _register_proxy
     from kubeling.scheduler.cli import register as _register_scheduler
+    from kubeling.verify.cli import register as _register_verify
 
     _register_pki(sub)
     _register_controller_manager(sub)
@@ -297,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     _register_proxy(sub)
     _register_hostgw(sub)
     _register_lab(sub)
+    _register_verify(sub)
     return parser
 
 
