@@ -54,7 +54,7 @@ def https_get(host: Host, url: str, *tls: str) -> tuple[bool, str]:
 
 def check_units(host: Host, target: Target) -> list[CheckResult]:
     names = layout.units(target.groups)
-    states = host.run("systemctl is-active %s", " ".join(names)).stdout.split()
+    states = host.run("systemctl is-active" + " %s" * len(names), *names).stdout.split()
     results = []
     for i, unit in enumerate(names):
         state = states[i] if i < len(states) else "unknown"
