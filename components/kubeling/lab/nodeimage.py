@@ -23,11 +23,14 @@ version) and reused while the label matches, so only a recipe change rebuilds.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import logging
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +38,7 @@ import docker
 import docker.errors
 
 from kubeling.image import recipes, rootfs, sources
-from kubeling.image.build import build_lock, cache_dir, docker_client
+from kubeling.image.build import cache_dir, docker_client
 from kubeling.image.errors import ImageError
 
 log = logging.getLogger(__name__)
@@ -43,14 +46,14 @@ log = logging.getLogger(__name__)
 NODE_REPOSITORY = "kubeling/node"
 RECIPE_LABEL = "io.kubeling.node-recipe"
 # Bumped when configure() changes in a way the package list does not show.
-NODE_RECIPE_VERSION = "1"
+NODE_RECIPE_VERSION = "2"
 NODE_PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-venv", "sudo",
     "iproute2", "iptables", "conntrack", "ca-certificates", "kmod", "procps",
     # Preinstalled but disabled: an install finds them present instead of spending minutes in apt.
     "docker.io", "containernetworking-plugins", "etcd-server", "etcd-client",
 )  # fmt: skip
-# udev, gettys, module loading and remounting / need a real machine; in a container they only fail.
+# udev, gettys, module loading, remounting / and scrubbing ext4 need a real machine; here they fail or wait.
 MASKED_UNITS = (
     "systemd-udevd.service",
     "systemd-udevd-control.socket",
@@ -64,6 +67,7 @@ MASKED_UNITS = (
     "sys-kernel-config.mount",
     "sys-kernel-debug.mount",
     "sys-kernel-tracing.mount",
+    "e2scrub_reap.service",
 )
 DISABLED_UNITS = ("docker.service", "docker.socket", "containerd.service", "etcd.service")
 SSH_KEYGEN_UNIT = "kubeling-ssh-host-keys.service"
@@ -75,13 +79,15 @@ ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
 
 [Service]
 Type=oneshot
-ExecStart=/usr/bin/ssh-keygen -A
+# ed25519 only: an RSA key costs seconds of every node's boot, and sshd_config names only this one.
+ExecStart=/usr/bin/ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key
 
 [Install]
 WantedBy=multi-user.target
 """
 SSHD_CONFIG = """\
-# kubeling lab node: keys only.
+# kubeling lab node: keys only, one host key made on first boot.
+HostKey /etc/ssh/ssh_host_ed25519_key
 PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -160,16 +166,37 @@ def _current(client: docker.DockerClient, ref: str, digest: str) -> docker.model
     return image if (image.labels or {}).get(RECIPE_LABEL) == digest else None
 
 
+@contextlib.contextmanager
+def _node_build_lock(cache: Path) -> Iterator[None]:
+    """Concurrent callers build once; a lock of its own, so node and kubeling image builds never wait
+    on each other (they share nothing but the scratch parent, where each takes a fresh directory)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / "node-image.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _image_id(client: docker.DockerClient, ref: str) -> str:
+    try:
+        return str(client.images.get(ref).id)
+    except docker.errors.ImageNotFound:
+        return ""
+
+
 def ensure_node_image(
     version: str | None = None, *, no_cache: bool = False, client: docker.DockerClient | None = None
 ) -> NodeImage:
     """``kubeling/node:<version>``, built now (minutes) unless an image of the same recipe is there."""
     started = time.monotonic()
     ref, digest, cache = node_ref(version), recipe_hash(), cache_dir()
-    with docker_client(client) as engine, build_lock(cache):
+    with docker_client(client) as engine, _node_build_lock(cache):
         image = _current(engine, ref, digest)
         if image is not None and not no_cache:
             return NodeImage(ref, False, time.monotonic() - started, int(image.attrs.get("Size") or 0))
+        replaced = _image_id(engine, ref)
         rootfs.ensure_image_tools()
         mirror = sources.find_mirror(recipes.DEBIAN_SUITE)
         rootfs_ref = f"{NODE_REPOSITORY}-rootfs:{digest[:12]}"
@@ -187,5 +214,9 @@ def ensure_node_image(
                 engine.images.remove(rootfs_ref)
             except docker.errors.APIError as exc:
                 log.debug("keeping %s: %s", rootfs_ref, exc)
-        size = int(engine.images.get(ref).attrs.get("Size") or 0)
-    return NodeImage(ref, True, time.monotonic() - started, size)
+        built = engine.images.get(ref)
+        if replaced and replaced != built.id:
+            # The older recipe's image, unless a node still runs it (the engine refuses then).
+            with contextlib.suppress(docker.errors.APIError):
+                engine.images.remove(replaced)
+    return NodeImage(ref, True, time.monotonic() - started, int(built.attrs.get("Size") or 0))
