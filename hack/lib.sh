@@ -10,12 +10,14 @@ as_root() {
     echo "need root to run: $*" >&2; return 1; fi
 }
 
-# Debian packages: etcd (the datastore the integration tests start) and venv support.
+# Debian packages: etcd (the datastore the integration tests start), venv support, the SSH client.
 ensure_apt_packages() {
   local missing=()
   command -v etcd >/dev/null || [ -x /usr/bin/etcd ] || missing+=(etcd-server)
   command -v etcdctl >/dev/null || missing+=(etcd-client)
   python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+  # ssh and ssh-keygen: the nodes lab reaches its nodes (and pyinfra its hosts) over SSH.
+  command -v ssh-keygen >/dev/null || missing+=(openssh-client)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "==> installing Debian packages: ${missing[*]}"
     as_root apt-get update -qq

@@ -171,6 +171,9 @@ class NodesLab:
     def up(self, timeout: float = 120.0) -> dict[str, BootTimes]:
         """Make and boot every node; returns how long each took from its ``docker run``."""
         self.spec.check()
+        missing = [tool for tool in ("docker", "ssh", "ssh-keygen") if shutil.which(tool) is None]
+        if missing:
+            raise LabError(f"{', '.join(missing)} not found: install docker.io and openssh-client")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.save()
         try:
