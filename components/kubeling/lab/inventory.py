@@ -61,6 +61,7 @@ def render(lab: NodesLab) -> str:
 
 
 def write(lab: NodesLab, path: Path) -> Path:
+    """Write the inventory and record it in the lab's state (``down`` removes it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(lab))
     lab.inventory = path.resolve()

@@ -131,8 +131,10 @@ class NodesLab:
         self.spec = spec
         self.dir = spec.directory.resolve()
         self.nodes = spec.nodes()
-        # The pyinfra inventory written for this lab (removed by down).
+        # The pyinfra inventory written for this lab, and what installing onto it makes on this
+        # machine (admin kubeconfig, the cluster's PKI): down removes them with the nodes.
         self.inventory: Path | None = None
+        self.generated: list[Path] = []
 
     # -- state -------------------------------------------------------------------------------
 
@@ -146,7 +148,11 @@ class NodesLab:
 
     def save(self) -> None:
         spec = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.spec).items()}
-        state = {"spec": spec, "inventory": str(self.inventory or "")}
+        state = {
+            "spec": spec,
+            "inventory": str(self.inventory or ""),
+            "generated": [str(p) for p in self.generated],
+        }
         (self.dir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
 
     @classmethod
@@ -155,6 +161,7 @@ class NodesLab:
         spec = NodesLabSpec(**{**state["spec"], "directory": Path(state["spec"]["directory"])})
         lab = cls(spec)
         lab.inventory = Path(state["inventory"]) if state.get("inventory") else None
+        lab.generated = [Path(p) for p in state.get("generated", [])]
         return lab
 
     def node(self, name: str) -> Node:
@@ -315,8 +322,11 @@ class NodesLab:
         with contextlib.suppress(LabError):
             _run(["docker", "network", "rm", self.spec.network], check=False)
         if remove:
-            if self.inventory is not None:
-                self.inventory.unlink(missing_ok=True)
+            for path in [self.inventory, *self.generated]:
+                if path is not None and path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                elif path is not None:
+                    path.unlink(missing_ok=True)
             shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -85,7 +85,10 @@ async def up_nodes(args: argparse.Namespace, directory: Path) -> int:
         print(f"    {node.name:<24} {node.ip:<15} {node.role:<14} {booted}")
     print(f"    nodes up in {time.monotonic() - started:.1f} s", flush=True)
     root = checkout_root()
-    path = inventory.write(lab, (args.inventory or inventory.default_path(root, spec.name)).resolve())
+    path = (args.inventory or inventory.default_path(root, spec.name)).resolve()
+    # install.py writes these on this machine; they belong to the lab and go with it.
+    lab.generated = [admin_kubeconfig(path), root / "certs" / spec.name]
+    inventory.write(lab, path)
     print(f"==> inventory {path}", flush=True)
     if args.no_install:
         print("==> install skipped (--no-install)")
@@ -122,8 +125,6 @@ def _usage(lab: NodesLab, path: Path, root: Path) -> int:
 async def down_nodes(args: argparse.Namespace, directory: Path) -> int:
     lab = NodesLab.load(directory)
     await asyncio.to_thread(lab.down)
-    if lab.inventory is not None:
-        admin_kubeconfig(lab.inventory).unlink(missing_ok=True)
     print(f"lab {args.name} is down")
     return 0
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kubeling.lab.nodes import leftovers
+from kubeling.lab.nodes import NodesLab, leftovers
 from tests.integration.lab.conftest import session_lab_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -30,6 +30,7 @@ def test_up_ssh_status_down_leaves_nothing(node_image: str, tmp_path: Path) -> N
     name = session_lab_name("c")
     inventory = tmp_path / "inventories" / "lab.py"
     common = ["--name", name]
+    generated: list[Path] = []
     try:
         up = kubeling(
             tmp_path,
@@ -46,6 +47,15 @@ def test_up_ssh_status_down_leaves_nothing(node_image: str, tmp_path: Path) -> N
         assert up.returncode == 0, up.stderr
         assert "install skipped (--no-install)" in up.stdout
         assert inventory.is_file() and f"{name}-worker-1" in inventory.read_text()
+        # What an install would write on this machine (admin kubeconfig, PKI) goes with the lab.
+        generated = NodesLab.load(tmp_path / name).generated
+        assert inventory.with_suffix(".kubeconfig") in generated
+        for path in generated:
+            if path.suffix:
+                path.write_text("made by install.py\n")
+            else:
+                path.mkdir(parents=True)
+                (path / "ca.crt").write_text("made by install.py\n")
 
         again = kubeling(tmp_path, "up", "--kind", "nodes", *common)
         assert again.returncode == 1 and f"lab {name} exists" in again.stderr
@@ -66,6 +76,7 @@ def test_up_ssh_status_down_leaves_nothing(node_image: str, tmp_path: Path) -> N
     assert down.returncode == 0, down.stderr
     assert leftovers(name) == {"containers": [], "volumes": [], "networks": []}
     assert not inventory.exists()
+    assert not [path for path in generated if path.exists()]
     assert not (tmp_path / name).exists()
 
 

@@ -60,10 +60,12 @@ def test_node_lookup_takes_the_full_or_the_short_name(tmp_path: Path) -> None:
 def test_state_round_trips(tmp_path: Path) -> None:
     lab = make_lab(tmp_path, control_planes=1, workers=2)
     lab.inventory = tmp_path / "inv.py"
+    lab.generated = [tmp_path / "inv.kubeconfig", tmp_path / "certs"]
     lab.save()
     again = NodesLab.load(tmp_path)
     assert again.spec == lab.spec
     assert again.inventory == lab.inventory
+    assert again.generated == lab.generated
     assert again.nodes == lab.nodes
 
 
