@@ -191,7 +191,7 @@ class NodesLab:
             self.known_hosts.write_text("".join(self._authorize(node) for node in self.nodes))
             answered = self._wait_ssh(timeout)
         except BaseException:
-            self.down(remove=False)
+            self.down()  # nothing of a half-made lab is worth keeping: a retry starts clean
             raise
         return {
             name: BootTimes(systemd=booted[name] - started[name], ssh=answered[name] - started[name])
@@ -219,7 +219,13 @@ class NodesLab:
         _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(self.key)])
 
     def _start(self, node: Node) -> float:
-        _run(["docker", "rm", "-f", "-v", node.name], check=False)
+        owner = _run(
+            ["docker", "inspect", "-f", f'{{{{index .Config.Labels "{LAB_LABEL}"}}}}', node.name], check=False
+        )
+        if owner.returncode == 0:
+            if owner.stdout.strip() != self.spec.name:
+                raise LabError(f"a container {node.name} exists and is not this lab's: pick another --name")
+            _run(["docker", "rm", "-f", "-v", node.name])
         _run(["docker", "volume", "create", *self._labels(), self.volume(node)])
         _run([
             "docker", "run", "-d", "--name", node.name, "--hostname", node.name,
