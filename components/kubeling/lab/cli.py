@@ -63,14 +63,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="",
         help="the lab network, a /24 (default: a free 10.250.x.0/24; --kind nodes: 10.251.x.0/24)",
     )
-    up.add_argument("--secure-port", type=int, default=6443)
+    # --kind nodes takes these from the inventory's group data (inventories/group_data/all.py).
+    up.add_argument("--secure-port", type=int, default=6443, help="--kind netns: the apiserver's port")
     up.add_argument(
         "--addons",
         type=csv_list,
         default=None,
-        help="addons to apply (default kube-proxy,dns,metrics-server; '' for none)",
+        help="--kind netns: addons to apply (default kube-proxy,dns,metrics-server; '' for none)",
     )
-    up.add_argument("--resolv-conf", default="/etc/resolv.conf", help="the cluster DNS's upstream resolvers")
+    up.add_argument(
+        "--resolv-conf", default="/etc/resolv.conf", help="--kind netns: the cluster DNS's upstream resolvers"
+    )
     up.set_defaults(run=_up)
 
     down = verbs.add_parser("down", help="stop a lab and remove everything it made")
