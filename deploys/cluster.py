@@ -93,6 +93,11 @@ class Cluster:
             raise ClusterError(f"datastore {self.datastore!r}: choose one of {', '.join(DATASTORES)}")
         if self.datastore == "etcd" and not self.etcd_members:
             raise ClusterError(f"datastore etcd needs hosts in the inventory group {ETCD_GROUP!r}")
+        strays = [n.name for n in self.etcd_members if not n.control_plane]
+        if self.datastore == "etcd" and strays:
+            raise ClusterError(
+                f"etcd members must be control planes (stacked etcd): {', '.join(strays)} is not"
+            )
         if self.datastore == "sqlite" and len(self.control_planes) > 1:
             raise ClusterError("datastore sqlite serves one control plane only; use etcd for several")
         seen_names: set[str] = set()
