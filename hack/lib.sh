@@ -57,6 +57,7 @@ ensure_docker() {
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
+  ensure_cgroup_v1_mounts
   if docker info >/dev/null 2>&1; then return 0; fi
   echo "==> starting dockerd"
   if [ -d /run/systemd/system ]; then
@@ -70,4 +71,30 @@ ensure_docker() {
   done
   echo "dockerd did not come up; see /var/log/kubeling-dockerd.log" >&2
   return 1
+}
+
+# On cgroup v1 hosts where some controllers (hugetlb, perf_event, net_cls) are mounted nowhere,
+# the first systemd lab node mounts them in its own namespace: from then on every new
+# container's /proc/PID/cgroup names hierarchies the host has not mounted, and Docker loses
+# its container stats and OOM-kill detection. Mounting them on the host first keeps both working.
+ensure_cgroup_v1_mounts() {
+  [ -d /sys/fs/cgroup/memory ] || return 0   # cgroup v2 only: nothing to do
+  local name hierarchy _rest missing=()
+  while read -r name hierarchy _rest; do
+    case "$name" in \#*) continue ;; esac
+    mountpoint -q "/sys/fs/cgroup/$name" && continue
+    grep -qE "^cgroup /sys/fs/cgroup/[^ ]*\b$name\b" /proc/mounts && continue
+    missing+=("$name")
+  done < /proc/cgroups
+  [ ${#missing[@]} -gt 0 ] || return 0
+  echo "==> mounting cgroup v1 controllers: ${missing[*]}"
+  local ro=0
+  grep -qE '^tmpfs /sys/fs/cgroup tmpfs ro' /proc/mounts && ro=1
+  [ $ro -eq 1 ] && as_root mount -o remount,rw /sys/fs/cgroup
+  for name in "${missing[@]}"; do
+    as_root mkdir -p "/sys/fs/cgroup/$name"
+    as_root mount -t cgroup -o "$name" cgroup "/sys/fs/cgroup/$name" || true
+  done
+  [ $ro -eq 1 ] && as_root mount -o remount,ro /sys/fs/cgroup
+  return 0
 }
