@@ -65,6 +65,13 @@ def _build_images() -> tuple[float, str]:
     return time.monotonic() - started, what
 
 
+def _diagnose(kubeling: str, inventory: Path, logs: Path) -> None:
+    """What kubeling verify finds on a failed install, before the lab goes."""
+    _timed([kubeling, "verify", "-i", str(inventory)], log=logs / "verify.log", timeout=600)
+    failed = [line for line in (logs / "verify.log").read_text().splitlines() if "FAILED" in line]
+    print("kubeling verify after the failed install:", *failed[:12], sep="\n  ", file=sys.stderr)
+
+
 def _line(label: str, seconds: float, extra: str) -> None:
     print(f"{label:<30} {seconds:7.1f} s  {extra}", flush=True)
 
@@ -97,6 +104,7 @@ def main() -> int:
         _line("install", first, f"exit {status}  (target <= {TARGET_INSTALL:.0f} s)")
         if status:
             print(_tail(logs / "install-1.log"), file=sys.stderr)
+            _diagnose(kubeling, inventory, logs)
             return 1
         second, status = _timed(install, log=logs / "install-2.log", timeout=900)
         _line("second install (idempotent)", second, f"exit {status}  (target <= {TARGET_SECOND:.0f} s)")

@@ -152,10 +152,13 @@ def kubelet_serving_cert(host: Host) -> list[layout.CertFile]:
 
 def check_kubelet_health(host: Host, target: Target) -> list[CheckResult]:
     attempts = []
-    for url in (
+    node_ip = f"[{target.node_ip}]" if ":" in target.node_ip else target.node_ip
+    urls = [
         f"http://127.0.0.1:{layout.KUBELET_HEALTHZ_PORT}/healthz",
         f"https://127.0.0.1:{layout.KUBELET_PORT}/healthz",
-    ):
+        f"https://{node_ip}:{layout.KUBELET_PORT}/healthz",  # a kubelet bound to its node IP only
+    ]
+    for url in dict.fromkeys(urls):
         ok, said = https_get(host, url)
         if ok:
             return [passed(target.name, "kubelet healthz", f"{url}: {said}")]

@@ -108,7 +108,8 @@ def test_kubelet_health_names_both_attempts() -> None:
     host = FakeHost({"": FakeResult(1, "URLError <urlopen error [Errno 111] Connection refused>")})
     [result] = hostchecks.check_kubelet_health(host, WORKER)
     assert not result.ok
-    assert result.detail.count("Connection refused") == 2 and "10250" in result.detail
+    assert result.detail.count("Connection refused") == 3
+    assert "https://10.0.0.2:10250/healthz" in result.detail
 
 
 def test_static_pods() -> None:
