@@ -14,7 +14,8 @@ import pytest
 
 from tests.e2e.conftest import OUTSIDE_IP, OUTSIDE_NAME, ServicesLab
 
-pytestmark = pytest.mark.e2e
+# The first test builds the kubeling image when missing or stale (minutes on a cold machine).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 NS = "services-e2e"
 BUSYBOX = "kubeling/busybox:0.1.0"
