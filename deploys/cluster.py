@@ -13,13 +13,12 @@ Host data an inventory may give per host:
   bind and advertise (default: the inventory name or ``ssh_hostname`` when it
   is an IP address).
 
-How nodes reach the API (one control plane or three): a control-plane host's
-kubelet, controller-manager and scheduler use the apiserver on the same host
-(``https://127.0.0.1:6443``).  Other nodes use the single control plane's
-address, or, with several control planes, a TCP balancer on their own
-loopback (``kubeling apiserver-lb``, 127.0.0.1:6443) that forwards to
-whichever apiserver answers — so losing one control plane loses no node.
-kube-proxy (hostNetwork) uses the same URL as its node's kubelet.
+How nodes reach the API: a control-plane host's kubelet, controller-manager
+and scheduler use the apiserver on the same host (``https://127.0.0.1:6443``);
+other nodes' kubelets and kube-proxy use the first control plane's address.
+With several control planes that first one is therefore still a single point
+for worker nodes (the control planes themselves survive its loss); a
+loopback balancer on workers is the planned fix (docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -173,15 +172,15 @@ class Cluster:
 
     def apiserver_url_for(self, node: Node) -> str:
         """Where ``node``'s kubelet and kube-proxy reach the API (see the module docstring)."""
-        if node.control_plane or self.ha:
+        if node.control_plane:
             return LOOPBACK_URL
         return self.url_of(self.control_planes[0])
 
     @property
     def proxy_apiserver_url(self) -> str:
-        """One URL for the kube-proxy DaemonSet on every node: loopback as soon as every node has an
-        apiserver or a balancer there, else the only control plane."""
-        return LOOPBACK_URL if self.ha or not self.workers_only else self.admin_url
+        """One URL for the kube-proxy DaemonSet on every node: loopback when every node runs an
+        apiserver, else the first control plane."""
+        return LOOPBACK_URL if not self.workers_only else self.admin_url
 
     def etcd_servers_for(self, node: Node) -> list[str]:
         """The apiserver's etcd endpoints: its own member first, then the others."""
@@ -224,7 +223,6 @@ def host_context(cluster: Cluster, node: Node) -> dict[str, Any]:
         "etcd_servers": cluster.etcd_servers_for(node),
         "etcd_initial_cluster": cluster.etcd_initial_cluster,
         "apiserver_url": cluster.apiserver_url_for(node),
-        "upstreams": [f"{cp.ip}:{cluster.apiserver_port}" for cp in cluster.control_planes],
         "taints": cluster.taints_for(node),
     }
 

@@ -9,7 +9,7 @@ Order (pyinfra runs each operation on every host at once, one after another):
    kubeconfigs; images loaded, kubeling's venv;
 4. etcd members (TLS, initial cluster from the ``etcd`` group);
 5. control planes: static pods; every node: the kubelet (which runs the static pods);
-   several control planes: a loopback balancer on the other nodes (docs/deploy.md);
+   (workers reach the API through the first control plane: docs/deploy.md);
 6. from the deploying machine: wait for the API, apply the addons, wait for every
    node Ready, label control planes, write the admin kubeconfig next to the inventory.
 

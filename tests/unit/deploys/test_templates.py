@@ -159,8 +159,11 @@ def test_api_urls_single_and_ha() -> None:
     assert SINGLE.apiserver_url_for(cp) == "https://127.0.0.1:6443"
     assert SINGLE.apiserver_url_for(worker) == "https://10.0.0.11:6443"
     assert SINGLE.proxy_apiserver_url == "https://10.0.0.11:6443"
-    assert all(HA.apiserver_url_for(n) == "https://127.0.0.1:6443" for n in HA.nodes)
-    assert HA.proxy_apiserver_url == "https://127.0.0.1:6443"
+    assert all(HA.apiserver_url_for(n) == "https://127.0.0.1:6443" for n in HA.control_planes)
+    assert HA.apiserver_url_for(HA.workers_only[0]) == "https://10.0.0.11:6443"
+    assert HA.proxy_apiserver_url == "https://10.0.0.11:6443"
+    alone = make_cluster(workers=0)
+    assert alone.proxy_apiserver_url == "https://127.0.0.1:6443"
 
 
 @pytest.mark.parametrize(
