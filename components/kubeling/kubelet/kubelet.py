@@ -242,28 +242,45 @@ class Kubelet:
         self.root_dir.mkdir(parents=True, exist_ok=True)
         if self.config.enable_server:
             await self.start_server()
-        await self.node.register()
-        self._tasks = [
-            asyncio.create_task(self.node.run(), name="kubelet-node-status"),
-            asyncio.create_task(self.pods.run(), name="kubelet-pods"),
-            asyncio.create_task(self.services.run(), name="kubelet-services"),
-            asyncio.create_task(self.nodes.run(), name="kubelet-node"),
-        ]
-        await self.pods.wait_synced()
-        await self.nodes.wait_synced()
+        # Static pods first, API or not: on a control-plane node they are the API server this
+        # kubelet is about to register with (upstream runs them while registration retries).
         self.static = read_manifests(self.config.pod_manifest_path, self.name)
         for uid in self.static:
             self.workers.update(uid)
-        self._tasks += [
+        self._tasks = [
             asyncio.create_task(self._relist_loop(), name="kubelet-relist"),
             asyncio.create_task(self._static_loop(), name="kubelet-static"),
-            asyncio.create_task(self.eviction.run(), name="kubelet-eviction"),
+            asyncio.create_task(self._join_cluster(), name="kubelet-join"),
         ]
         try:
             # A crashed loop surfaces here and stops the kubelet.
             await asyncio.gather(*self._tasks)
         finally:
             await self.stop()
+
+    async def _join_cluster(self) -> None:
+        """Register the Node (retrying until the API answers), then follow the API's pods."""
+        delay = 0.5
+        while True:
+            try:
+                await self.node.register()
+                break
+            except (errors.StatusError, OSError) as exc:
+                log.warning("node %s: registration failed, retrying in %.1fs: %s", self.name, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 7.0)  # upstream's registration back-off tops out at 7 s
+        loops = [
+            asyncio.create_task(self.node.run(), name="kubelet-node-status"),
+            asyncio.create_task(self.pods.run(), name="kubelet-pods"),
+            asyncio.create_task(self.services.run(), name="kubelet-services"),
+            asyncio.create_task(self.nodes.run(), name="kubelet-node"),
+        ]
+        self._tasks += loops
+        await self.pods.wait_synced()
+        await self.nodes.wait_synced()
+        eviction = asyncio.create_task(self.eviction.run(), name="kubelet-eviction")
+        self._tasks.append(eviction)
+        await asyncio.gather(*loops, eviction)
 
     async def stop(self) -> None:
         """Stop the kubelet's own loops; pods keep running (a restarted kubelet adopts them)."""
@@ -356,13 +373,19 @@ class Kubelet:
         current = {uid: tuple(sorted(sig)) for uid, sig in signatures.items()}
         self.log_links.sync(containers)
         self._rejected = {uid for uid in self._rejected if self.desired(uid) is not None}
+        # Until the API's pods are known, a running pod that is in no manifest may well be
+        # wanted: leave it alone (and unrecorded, so it is looked at once they are known).
+        sources_ready = self.pods.has_synced()
+        if not sources_ready:
+            current = {uid: sig for uid, sig in current.items() if uid in self.static}
         for uid, signature in current.items():
             if self._signatures.get(uid) != signature:
                 self.workers.update(uid)
             elif self.desired(uid) is None and uid not in self.workers.known():
                 self.workers.update(uid)  # an orphan: its worker removes it
         for uid in set(self._signatures) - set(current):
-            self.workers.update(uid)
+            if sources_ready or uid in self.static:
+                self.workers.update(uid)
         self._signatures = current
 
     # -- admission and eviction ----------------------------------------------------------
@@ -378,6 +401,11 @@ class Kubelet:
         if uid in self._rejected:
             return False
         if state.sandboxes or state.containers:  # already running here (a restarted kubelet adopts it)
+            self.admitter.adopt(uid)
+            return True
+        if uid in self.static and not self.nodes.has_synced():
+            # Before the Node is known (no API yet), a manifest's pod is admitted as is: on a
+            # control-plane node it is what brings the API up.
             self.admitter.adopt(uid)
             return True
         await self.nodes.wait_synced()  # workers start with the pod informer's first list

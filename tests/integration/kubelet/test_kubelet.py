@@ -680,3 +680,42 @@ async def test_volumes_hold_the_right_content_inside_the_container(harness: Harn
         return await sh("cat /etc/cm/a.txt") == "beta"
 
     await h.eventually(updated, 60, "the ConfigMap update inside the container")
+
+
+async def test_kubelet_started_without_the_apiserver_runs_static_pods_and_adopts_the_rest(
+    harness: Harness,
+) -> None:
+    """A control-plane node's kubelet starts before its API server (a static pod) is up. Runs last."""
+    h = harness
+    sleeper = {"containers": [{"name": "c", "image": BUSYBOX_IMAGE, "command": ["sleep", "600"]}]}
+    await h.create_pod("survivor", sleeper)
+    before = await h.pod_when("survivor", lambda p: phase(p) == "Running", what="pod Running")
+    await h.stop()
+    await asyncio.to_thread(h.server.stop)
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "early", "namespace": h.namespace},
+        "spec": {"hostNetwork": True, "terminationGracePeriodSeconds": 1, **sleeper},
+    }
+    (h.manifests / "early.yaml").write_text(yaml.safe_dump(manifest))
+    await h.start()
+
+    async def containers_of(pod_name: str) -> list:
+        return [
+            c
+            for c in await h.runtime.list_containers()
+            if c.labels.get("io.kubernetes.pod.name", "").startswith(pod_name) and c.state == "running"
+        ]
+
+    await h.eventually(lambda: containers_of("early"), timeout=30, what="static pod running with no API")
+    await asyncio.sleep(2)  # several relists: a pod in no manifest must not be taken for an orphan
+    uid = before["metadata"]["uid"]
+    kept = [c for c in await h.runtime.list_containers() if c.labels.get("io.kubernetes.pod.uid") == uid]
+    assert [c.state for c in kept] == ["running"]
+    assert h.task is not None and not h.task.done(), "the kubelet must keep retrying, not exit"
+    await asyncio.to_thread(h.server.start)
+    await h.pod_when(f"early-{NODE}", lambda p: phase(p) == "Running", timeout=45, what="mirror pod")
+    after = await h.pod_when("survivor", lambda p: phase(p) == "Running", timeout=45, what="adopted")
+    assert container_status(after)["containerID"] == container_status(before)["containerID"]
+    (h.manifests / "early.yaml").unlink()
