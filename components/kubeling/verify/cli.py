@@ -9,7 +9,10 @@ from kubeling.kubelet.images import BUSYBOX_IMAGE
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from kubeling.verify.run import VerifyOptions, run
+    try:
+        from kubeling.verify.run import VerifyOptions, run
+    except ImportError as exc:  # pyinfra/testinfra live in the deploy extra
+        raise SystemExit(f"kubeling verify: {exc}; install kubeling[deploy] on this machine") from None
 
     return await run(
         VerifyOptions(
