@@ -154,13 +154,19 @@ CAPABILITIES = (  # noqa: SIM905 - one name per bit, in order
 ).split()
 
 
+# Docker 20.10 knows capabilities up to AUDIT_READ: it refuses newer names in --cap-drop, and
+# its --cap-add ALL never grants them, so they need no dropping.
+ENGINE_CAPABILITIES = CAPABILITIES[: CAPABILITIES.index("AUDIT_READ") + 1]
+
+
 def missing_host_caps(status: str | None = None) -> list[str]:
-    """Capabilities absent from this process's bounding set (``CapBnd`` in /proc/self/status)."""
+    """Capabilities the engine knows that are absent from this process's bounding set
+    (``CapBnd`` in /proc/self/status): a node that is itself a container lacks some."""
     if status is None:
         with open("/proc/self/status") as f:
             status = f.read()
     bound = next((int(line.split()[1], 16) for line in status.splitlines() if line.startswith("CapBnd:")), -1)
-    return [name for bit, name in enumerate(CAPABILITIES) if not bound >> bit & 1]
+    return [name for bit, name in enumerate(ENGINE_CAPABILITIES) if not bound >> bit & 1]
 
 
 def _default_socket() -> str:

@@ -107,3 +107,9 @@ def test_missing_host_caps_reads_the_bounding_set() -> None:
     assert kdocker.missing_host_caps(f"Name:\tx\nCapBnd:\t{all_but_sys_resource:016x}\n") == ["SYS_RESOURCE"]
     assert kdocker.missing_host_caps(f"CapBnd:\t{(1 << 41) - 1:016x}\n") == []
     assert kdocker.CAPABILITIES[12] == "NET_ADMIN" and kdocker.CAPABILITIES[21] == "SYS_ADMIN"
+
+
+def test_capabilities_newer_than_the_engine_are_never_dropped() -> None:
+    # A node that is itself a container (Docker 20.10's ALL): up to AUDIT_READ, less SYS_RESOURCE.
+    engine_all = ((1 << 38) - 1) & ~(1 << kdocker.CAPABILITIES.index("SYS_RESOURCE"))
+    assert kdocker.missing_host_caps(f"CapBnd:\t{engine_all:016x}\n") == ["SYS_RESOURCE"]
