@@ -443,7 +443,10 @@ class CNINetwork:
             try:
                 await self._exec("DEL", conf, container_id, netns, cni_args)
             except CNIError as exc:
-                errors.append(exc)
+                # DEL must succeed when what it removes is already gone (the CNI spec asks it of
+                # plugins; the reference bridge still fails on a vanished masquerade chain).
+                if "does not exist" not in str(exc):
+                    errors.append(exc)
         if errors:
             raise errors[0]
         if not netns:  # bridge skips its masquerade teardown without a netns

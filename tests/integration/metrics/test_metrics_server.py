@@ -44,7 +44,7 @@ from kubeling.pki import certs
 from tests.fixtures.server import KubelingServer, kubectl
 from tests.unit.metrics.test_template import render
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 NODE = socket.gethostname().lower()  # the server's kubelet.kubeconfig is system:node:<host name>
 PODS = StaticResource("", "v1", "pods")
@@ -223,7 +223,7 @@ async def test_busy_pod_and_node_report_cpu_through_front_proxy_and_tokens(env: 
         status, body = await env.get(f"{METRICS}/nodes/{NODE}", user="admin", groups=admin_group)
         return body if status == 200 else None
 
-    node = await env.eventually(node_metrics, 60, "NodeMetrics of this node")
+    node = await env.eventually(node_metrics, 150, "NodeMetrics of this node")
     print("node", node)
     assert node["kind"] == "NodeMetrics" and node["window"].endswith("s")
     assert cpu_of(node["usage"]) > 0 and parse_quantity(node["usage"]["memory"]) > 0
@@ -236,7 +236,7 @@ async def test_busy_pod_and_node_report_cpu_through_front_proxy_and_tokens(env: 
         status, body = await env.get(pod_path, user="admin", groups=admin_group)
         return body if status == 200 else None
 
-    metrics = await env.eventually(pod_metrics, 60, "PodMetrics of the busy pod")
+    metrics = await env.eventually(pod_metrics, 150, "PodMetrics of the busy pod")
     print("pod", metrics)
     [container] = metrics["containers"]
     assert container["name"] == "burn"
@@ -362,7 +362,7 @@ async def test_kubectl_top_and_the_hpa_through_the_aggregator(env: Env) -> None:
         async def node_row() -> str:
             return next((line for line in (await top("nodes")).splitlines() if line.startswith(NODE)), "")
 
-        row = await env.eventually(node_row, 60, "kubectl top nodes lists this node")
+        row = await env.eventually(node_row, 150, "kubectl top nodes lists this node")
         print(row)
         _name, cpu, _cpu_percent, memory, *_ = row.split()
         assert cpu.endswith("m") and int(cpu[:-1]) > 0 and memory.endswith("Mi"), row
@@ -371,7 +371,7 @@ async def test_kubectl_top_and_the_hpa_through_the_aggregator(env: Env) -> None:
             out = await top("pods", "-A")
             return next((line for line in out.splitlines() if line.startswith(env.namespace)), "")
 
-        row = await env.eventually(busy_row, 60, "kubectl top pods -A lists the busy pod")
+        row = await env.eventually(busy_row, 150, "kubectl top pods -A lists the busy pod")
         print(row)
         _namespace, pod_name, cpu, memory = row.split()
         assert pod_name.startswith("busy-") and int(cpu.removesuffix("m")) > 50, row
@@ -384,7 +384,7 @@ async def test_kubectl_top_and_the_hpa_through_the_aggregator(env: Env) -> None:
             return replicas if replicas > 1 else 0
 
         # ~250% of the 100m request against a 50% target: the HPA wants its maximum.
-        assert await env.eventually(scaled_up, 60, "the HPA scales the busy Deployment up") == 2
+        assert await env.eventually(scaled_up, 150, "the HPA scales the busy Deployment up") == 2
     finally:
         kubectl(
             env.server,
