@@ -224,7 +224,8 @@ async def check_service(client: RESTClient, namespace: str, *, image: str, deadl
             }
         }
         script = retry_script(
-            f"wget -q -T 3 -O /tmp/page http://{ip}/passwd && grep -q ^root: /tmp/page",
+            # busybox's own wget -T crashes (1.35): its timeout applet bounds the fetch instead.
+            f"timeout 3 wget -q -O /tmp/page http://{ip}/passwd && grep -q ^root: /tmp/page",
             tries=20,
             failure=f"no answer from the Service web at {ip}:80",
         )
