@@ -63,6 +63,15 @@ if node() is not None:
             "ip link delete cni0 2>/dev/null || true",
         ],
     )
+    server.shell(
+        name="pod volumes unmounted",
+        # Secret and projected volumes are tmpfs mounts under the kubelet's directory: they must
+        # go before it can (deepest first), as kubeadm reset unmounts them.
+        commands=[
+            f"awk '$2 ~ \"^{KUBELET_DIR}/\" {{print $2}}' /proc/mounts | sort -r"
+            " | xargs -r -n1 umount -l 2>/dev/null || true",
+        ],
+    )
     for path in (ETC, KUBELET_DIR, CNI_CONF_DIR, "/var/lib/cni", VENV):
         files.directory(name=f"{path} removed", path=path, present=False)
     for path in (SYSCTL_FILE, MODULES_FILE):
