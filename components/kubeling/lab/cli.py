@@ -40,9 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument(
         "--kind",
         choices=("netns", "nodes"),
-        default="netns",
-        help="netns: network-namespace nodes, control plane on this host (default);"
-        " nodes: systemd containers installed over SSH by deploys/install.py",
+        default="nodes",
+        help="nodes: systemd containers installed over SSH by deploys/install.py (default);"
+        " netns: network-namespace nodes, control plane on this host (lighter, no SSH)",
     )
     up.add_argument("--nodes", type=int, default=2, help="worker nodes (default 2)")
     up.add_argument(
