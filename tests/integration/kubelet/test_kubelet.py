@@ -719,3 +719,12 @@ async def test_kubelet_started_without_the_apiserver_runs_static_pods_and_adopts
     after = await h.pod_when("survivor", lambda p: phase(p) == "Running", timeout=45, what="adopted")
     assert container_status(after)["containerID"] == container_status(before)["containerID"]
     (h.manifests / "early.yaml").unlink()
+    # Leave nothing mounted behind: the adopted pod's volumes are torn down on its deletion.
+    await h.client.delete(PODS, namespace=h.namespace, name="survivor", grace_period_seconds=0)
+    pod_dir = str(h.tmp_path / "kubelet" / "pods" / uid)
+
+    async def unmounted() -> bool:
+        with open("/proc/self/mounts") as mounts:
+            return not any(line.split()[1].startswith(pod_dir) for line in mounts)
+
+    await h.eventually(unmounted, timeout=30, what="the adopted pod's volumes unmounted")
