@@ -119,4 +119,7 @@ async def _remove_labelled(runtime: DockerRuntime, label: dict[str, str]) -> Non
         runtime.api.containers, all=True, filters={"label": [f"{k}={v}" for k, v in label.items()]}
     )
     for c in leftovers:
-        await asyncio.to_thread(runtime.api.remove_container, c["Id"], force=True)
+        try:
+            await asyncio.to_thread(runtime.api.remove_container, c["Id"], force=True)
+        except docker.errors.NotFound:
+            pass  # a stopping kubelet's last removal got there first
