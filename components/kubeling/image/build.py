@@ -71,9 +71,11 @@ def source_root() -> Path:
 
 
 @contextlib.contextmanager
-def build_lock(cache: Path) -> Iterator[None]:
+def build_lock(cache: Path, name: str = "build.lock") -> Iterator[None]:
+    """Concurrent builders (other processes, other sessions) take turns; ``name`` separates builds
+    that share nothing, so they never wait on each other."""
     cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / "build.lock", "w") as f:
+    with open(cache / name, "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield

@@ -24,13 +24,11 @@ version) and reused while the label matches, so only a recipe change rebuilds.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import io
 import logging
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +36,7 @@ import docker
 import docker.errors
 
 from kubeling.image import recipes, rootfs, sources
-from kubeling.image.build import cache_dir, docker_client
+from kubeling.image.build import build_lock, cache_dir, docker_client
 from kubeling.image.errors import ImageError
 
 log = logging.getLogger(__name__)
@@ -166,17 +164,10 @@ def _current(client: docker.DockerClient, ref: str, digest: str) -> docker.model
     return image if (image.labels or {}).get(RECIPE_LABEL) == digest else None
 
 
-@contextlib.contextmanager
-def _node_build_lock(cache: Path) -> Iterator[None]:
-    """Concurrent callers build once; a lock of its own, so node and kubeling image builds never wait
-    on each other (they share nothing but the scratch parent, where each takes a fresh directory)."""
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / "node-image.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+def _node_build_lock(cache: Path) -> contextlib.AbstractContextManager[None]:
+    """Concurrent callers build once; a lock of its own, so node and kubeling image builds never
+    wait on each other (they share nothing but the scratch parent)."""
+    return build_lock(cache, "node-image.lock")
 
 
 def _image_id(client: docker.DockerClient, ref: str) -> str:
