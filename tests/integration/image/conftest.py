@@ -15,17 +15,14 @@ import docker
 import pytest
 
 from kubeling.image.build import ensure_kubeling_image, source_root
+from tests.fixtures.dockerengine import connect
 
 TEST_LABEL = {"io.kubeling.test": "image"}
 
 
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[docker.DockerClient]:
-    try:
-        client = docker.from_env(timeout=600)
-        client.ping()
-    except Exception as exc:
-        pytest.fail(f"dockerd is not reachable ({exc}); run `source hack/lib.sh && ensure_docker`")
+    client = connect(timeout=600)
     yield client
     client.close()
 

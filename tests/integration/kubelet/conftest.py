@@ -21,15 +21,12 @@ import pytest
 from kubeling.kubelet import images as kimages
 from kubeling.kubelet.cni import CNINetwork
 from kubeling.kubelet.docker import DockerRuntime
+from tests.fixtures.dockerengine import connect
 
 
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[docker.DockerClient]:
-    try:
-        client = docker.from_env(timeout=60)
-        client.ping()
-    except Exception as exc:
-        pytest.fail(f"dockerd is not reachable ({exc}); run `source hack/lib.sh && ensure_docker`")
+    client = connect(timeout=60)
     yield client
     client.close()
 
