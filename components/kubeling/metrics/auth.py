@@ -30,7 +30,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -39,7 +39,7 @@ from cryptography import x509
 from kubeling.api import errors
 from kubeling.apiserver.clientcerts import CertificateRejected, verify_client_certificate
 from kubeling.client.rest import RESTClient
-from kubeling.metrics.config import MetricsServerConfig
+from kubeling.metrics.config import RequestHeaderConfig
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,25 @@ CONFIGMAP_PATH = "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
 ALWAYS_ALLOW_GROUPS = ("system:masters",)
 _CACHE_LIMIT = 1000
+# Resource requests' verbs by HTTP method (upstream's request info); non-resource paths keep the method.
+_RESOURCE_VERBS = {
+    "GET": "get",
+    "HEAD": "get",
+    "POST": "create",
+    "PUT": "update",
+    "PATCH": "patch",
+    "DELETE": "delete",
+}
+
+
+class DelegationConfig(Protocol):
+    """The flags delegated authentication and authorization read (metrics-server's, the log store's)."""
+
+    client_ca_file: str
+    requestheader: RequestHeaderConfig
+    authentication_cache_ttl: float
+    authorization_allowed_ttl: float
+    authorization_denied_ttl: float
 
 
 @dataclass(frozen=True)
@@ -110,7 +129,7 @@ def sources_from_configmap(data: dict[str, str]) -> AuthSources:
     return sources
 
 
-def apply_flags(sources: AuthSources, config: MetricsServerConfig) -> AuthSources:
+def apply_flags(sources: AuthSources, config: DelegationConfig) -> AuthSources:
     """Flags win over the ConfigMap, each CA with its own header settings, as upstream."""
     if config.client_ca_file:
         sources.client_cas = _pem_certificates(Path(config.client_ca_file).read_text(), "--client-ca-file")
@@ -146,11 +165,11 @@ def user_from_headers(headers: Any, sources: AuthSources) -> User | None:
     return User(name, groups, uid, extra)
 
 
-def attributes_for(method: str, path: str) -> dict[str, Any]:
-    """The SubjectAccessReview attributes of a request (spec minus the user)."""
-    verb = "get" if method.upper() in ("GET", "HEAD") else method.lower()
+def attributes_for(method: str, path: str, group: str = GROUP, version: str = VERSION) -> dict[str, Any]:
+    """The SubjectAccessReview attributes of a request (spec minus the user) to ``group/version``."""
+    verb = _RESOURCE_VERBS.get(method.upper(), method.lower())
     parts = [p for p in path.split("/") if p]
-    if parts[:3] == ["apis", GROUP, VERSION] and len(parts) > 3:
+    if parts[:3] == ["apis", group, version] and len(parts) > 3:
         rest = parts[3:]
         namespace = ""
         if rest[0] == "namespaces" and len(rest) >= 3:
@@ -158,8 +177,8 @@ def attributes_for(method: str, path: str) -> dict[str, Any]:
         resource, name = rest[0], (rest[1] if len(rest) > 1 else "")
         attributes = {
             "verb": verb if name else ("list" if verb == "get" else verb),
-            "group": GROUP,
-            "version": VERSION,
+            "group": group,
+            "version": version,
             "resource": resource,
         }
         if namespace:
@@ -167,17 +186,22 @@ def attributes_for(method: str, path: str) -> dict[str, Any]:
         if name:
             attributes["name"] = name
         return {"resourceAttributes": attributes}
-    return {"nonResourceAttributes": {"path": path, "verb": verb}}
+    plain_verb = "get" if method.upper() == "HEAD" else method.lower()
+    return {"nonResourceAttributes": {"path": path, "verb": plain_verb}}
 
 
 class DelegatedAuth:
     def __init__(
         self,
-        config: MetricsServerConfig,
+        config: DelegationConfig,
         authentication_client: RESTClient,
         authorization_client: RESTClient,
+        *,
+        group: str = GROUP,
+        version: str = VERSION,
     ) -> None:
         self.config = config
+        self.group, self.version = group, version
         self.authentication_client = authentication_client
         self.authorization_client = authorization_client
         self.sources = apply_flags(AuthSources(), config)
@@ -278,7 +302,7 @@ class DelegatedAuth:
     async def authorize(self, user: User, method: str, path: str) -> tuple[bool, str]:
         if set(user.groups) & set(ALWAYS_ALLOW_GROUPS):
             return True, ""
-        attributes = attributes_for(method, path)
+        attributes = attributes_for(method, path, self.group, self.version)
         key = (user.name, user.groups, user.uid, json.dumps([user.extra, attributes], sort_keys=True))
         now = time.monotonic()
         cached = self._decisions.get(key)
@@ -307,15 +331,17 @@ class DelegatedAuth:
         return allowed, reason
 
 
-def forbidden_message(user: User, method: str, path: str, reason: str) -> str:
+def forbidden_message(
+    user: User, method: str, path: str, reason: str, group: str = GROUP, version: str = VERSION
+) -> str:
     """Upstream's Forbidden wording for a resource or a non-resource request."""
-    attributes = attributes_for(method, path)
+    attributes = attributes_for(method, path, group, version)
     suffix = f": {reason}" if reason else ""
     resource = attributes.get("resourceAttributes")
     if resource is None:
         verb = attributes["nonResourceAttributes"]["verb"]
         return f'forbidden: User "{user.name}" cannot {verb} path "{path}"{suffix}'
-    what = f"{resource['resource']}.{GROUP}"
+    what = f"{resource['resource']}.{group}"
     name = f' "{resource["name"]}"' if resource.get("name") else ""
     scope = (
         f' in the namespace "{resource["namespace"]}"'
@@ -324,7 +350,7 @@ def forbidden_message(user: User, method: str, path: str, reason: str) -> str:
     )
     return (
         f'{what}{name} is forbidden: User "{user.name}" cannot {resource["verb"]} '
-        f'resource "{resource["resource"]}" in API group "{GROUP}"{scope}{suffix}'
+        f'resource "{resource["resource"]}" in API group "{group}"{scope}{suffix}'
     )
 
 
