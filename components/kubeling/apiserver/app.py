@@ -30,6 +30,7 @@ from kubeling.apiserver import (
     discovery,
     kubeletproxy,
     requestheader,
+    serviceproxy,
 )
 from kubeling.apiserver.admission.chain import AdmissionChain, default_chain
 from kubeling.apiserver.admission.priority import ensure_system_priority_classes
@@ -101,6 +102,7 @@ class APIServer:
         )
         self.handler = ResourceHandler(self)
         self.kubelet_proxy = kubeletproxy.KubeletProxy(self)
+        self.service_proxy = serviceproxy.ServiceProxy(self)
         request_header = requestheader.request_header_config(config)
         if request_header is not None:
             self.authenticator.request_header = requestheader.RequestHeaderAuthenticator(request_header)
@@ -220,6 +222,7 @@ class APIServer:
         if self._runner is not None:
             await self._runner.cleanup()
         await self.kubelet_proxy.close()
+        await self.service_proxy.close()
         await self.aggregator.close()
         if self.cache is not None:
             await self.cache.stop()
@@ -510,6 +513,8 @@ class APIServer:
             return await self._non_resource(request)
         if kubeletproxy.handles(info):
             return await self.kubelet_proxy.handle(request, info, user)
+        if serviceproxy.handles(info):
+            return await self.service_proxy.handle(request, info)
         resource = self.registry.get(info.group, info.version, info.resource)
         if resource is None:
             raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
