@@ -282,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     from kubeling.image.cli import register as _register_image
     from kubeling.kubelet.cli import register as _register_kubelet
     from kubeling.lab.cli import register as _register_lab
+    from kubeling.lb.cli import register as _register_lb
     from kubeling.metrics.cli import register as _register_metrics_server
     from kubeling.pki.cli import register as _register_pki
     from kubeling.proxy.cli import register as _register_proxy
@@ -298,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     _register_proxy(sub)
     _register_hostgw(sub)
     _register_lab(sub)
+    _register_lb(sub)
     _register_verify(sub)
     return parser
 
