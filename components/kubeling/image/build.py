@@ -33,7 +33,7 @@ import docker
 import docker.errors
 
 import kubeling
-from kubeling.image import recipes, rootfs, sources, wheelhouse
+from kubeling.image import recipes, rootfs, sources, stamp, wheelhouse
 from kubeling.image.errors import ImageError
 from kubeling.kubelet import images as node_images
 
@@ -145,12 +145,19 @@ def ensure_base_image(
 
 
 def _build_kubeling_layer(
-    client: docker.DockerClient, *, base: BuildResult, version: str, digest: str, root: Path, no_cache: bool
+    client: docker.DockerClient,
+    *,
+    base: BuildResult,
+    version: str,
+    digest: str,
+    root: Path,
+    no_cache: bool,
+    stamped: str | None,
 ) -> None:
     ref = recipes.kubeling_ref(version)
     with tempfile.TemporaryDirectory(prefix="kubeling-image-") as tmp:
         context = Path(tmp)
-        wheel = wheelhouse.build_kubeling_wheel(root, context)
+        wheel = wheelhouse.build_kubeling_wheel(root, context, version=stamped)
         dockerfile = recipes.kubeling_dockerfile(
             base=base.ref, base_id=base.image_id, wheel=wheel.name, version=version, digest=digest
         )
@@ -171,7 +178,9 @@ def _ensure_kubeling(
     base = ensure_base_image(client, root=root, cache=cache, no_cache=no_cache)
     started = time.monotonic()
     ref = recipes.kubeling_ref(version)
-    digest = recipes.source_hash(root)
+    # A version other than the checkout's is written into the wheel, so the image reports it.
+    stamped = stamp.version_to_stamp(root, version)
+    digest = recipes.source_hash(root, stamped)
     old = _image(client, ref)
     labels = (old.labels or {}) if old is not None else {}
     # A base rebuilt under the same tag (by --no-cache) makes the kubeling layer stale, same sources or not.
@@ -181,7 +190,9 @@ def _ensure_kubeling(
     if current and not no_cache:
         return [base, _result(client, ref, False, started)]
     log.info("building %s on %s", ref, base.ref)
-    _build_kubeling_layer(client, base=base, version=version, digest=digest, root=root, no_cache=no_cache)
+    _build_kubeling_layer(
+        client, base=base, version=version, digest=digest, root=root, no_cache=no_cache, stamped=stamped
+    )
     _drop_replaced(client, old, ref)
     _prune_leftovers(client, keep=base.ref)
     return [base, _result(client, ref, True, started)]

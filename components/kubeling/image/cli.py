@@ -8,6 +8,7 @@ returns 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -21,11 +22,28 @@ def _mb(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
 
+def _tree(args: argparse.Namespace) -> tuple[Path | None, str | None]:
+    """The tree to build from (None: this checkout) and the version: ``--version``, else
+    ``$KUBELING_VERSION``, else what that tree declares (None: kubeling's own)."""
+    from kubeling.image import build, gitref, recipes, stamp
+
+    root = None
+    if args.git_ref:
+        root = gitref.export_ref(build.source_root(), args.git_ref, build.cache_dir())
+    elif args.source:
+        root = gitref.checked_source(args.source)
+    version = args.version or os.environ.get(recipes.VERSION_ENV)
+    if version is None and root is not None:
+        version = stamp.tree_version(root)
+    return root, version
+
+
 def _build(args: argparse.Namespace) -> int:
     from kubeling.image.build import build_all
 
     started = time.monotonic()
-    results = build_all(args.version, no_cache=args.no_cache)
+    root, version = _tree(args)
+    results = build_all(version, no_cache=args.no_cache, root=root)
     for result in results:
         state = "built " if result.built else "cached"
         print(f"{state}  {result.ref:<40} {_mb(result.size):>10} {result.seconds:7.1f} s")
@@ -36,7 +54,8 @@ def _build(args: argparse.Namespace) -> int:
 def _save(args: argparse.Namespace) -> int:
     from kubeling.image.ship import save
 
-    for item in save(args.output, args.version):
+    root, version = _tree(args)
+    for item in save(args.output, version, root=root):
         print(f"saved   {item.ref:<40} {_mb(item.size):>10}  {item.path}")
     return 0
 
@@ -62,11 +81,24 @@ def _guarded(
     return run
 
 
+def _source_arguments(p: argparse.ArgumentParser) -> None:
+    source = p.add_mutually_exclusive_group()
+    source.add_argument(
+        "--git-ref", default=None, help="build the tree of this branch, tag or commit of the checkout"
+    )
+    source.add_argument(
+        "--source", type=Path, default=None, help="build this directory (a kubeling checkout) instead"
+    )
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``image build``, ``image save`` and ``image load`` to the top-level parser."""
     image = sub.add_parser("image", help="build, save and load the kubeling images (no registry needed)")
     verbs = image.add_subparsers(dest="image_command", required=True)
-    version_help = "image tag (default $KUBELING_VERSION, else kubeling's version)"
+    version_help = (
+        "version: the images' tag and, when a PEP 440 release version, what the built kubeling reports"
+        " (default $KUBELING_VERSION, else the tree's own version)"
+    )
 
     p = verbs.add_parser(
         "build", help="build kubeling/base, kubeling/kubeling, kubeling/pause and kubeling/busybox"
@@ -75,11 +107,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-cache", action="store_true", help="rebuild the base (and its wheels) and the kubeling image"
     )
+    _source_arguments(p)
     p.set_defaults(run=_guarded("build", _build))
 
     p = verbs.add_parser("save", help="docker save the images (and a wheelhouse) into a directory")
     p.add_argument("--output", type=Path, default=Path("images"), help="directory (default ./images)")
     p.add_argument("--version", default=None, help=version_help)
+    _source_arguments(p)
     p.set_defaults(run=_guarded("save", _save))
 
     p = verbs.add_parser("load", help="docker load every *.tar of a directory made by `image save`")

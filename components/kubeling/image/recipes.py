@@ -106,9 +106,10 @@ def source_files(root: Path) -> list[Path]:
     return files
 
 
-def source_hash(root: Path) -> str:
-    """Hash of the checkout's sources (paths and contents), stored in the kubeling image's label."""
-    parts: list[bytes] = []
+def source_hash(root: Path, stamped: str | None = None) -> str:
+    """Hash of the checkout's sources (paths and contents), stored in the kubeling image's label;
+    ``stamped``: the version the build writes into its copy (a different build of the same sources)."""
+    parts: list[bytes] = [f"stamped={stamped}".encode()] if stamped else []
     for path in source_files(root):
         parts += [path.relative_to(root).as_posix().encode(), path.read_bytes()]
     return _digest(parts)

@@ -17,7 +17,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from kubeling.image import build, recipes, wheelhouse
+from kubeling.image import build, recipes, stamp, wheelhouse
 from kubeling.image.errors import ImageError
 
 _CHUNK = 1 << 20
@@ -54,27 +54,34 @@ def save_images(client: docker.DockerClient, refs: list[str], out_dir: Path) -> 
     return shipped
 
 
-def save_wheelhouse(out_dir: Path, *, root: Path, cache: Path) -> Path:
-    """``out_dir/wheelhouse``: kubeling's wheel from the checkout and every dependency's."""
+def save_wheelhouse(out_dir: Path, *, root: Path, cache: Path, version: str | None = None) -> Path:
+    """``out_dir/wheelhouse``: kubeling's wheel from the checkout (stamped with ``version`` when that
+    differs from the checkout's, as the image is) and every dependency's."""
     target = out_dir / "wheelhouse"
     dependencies = wheelhouse.project_dependencies(root / "pyproject.toml")
     wheels = wheelhouse.ensure_wheelhouse(cache, dependencies)
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(wheels, target, ignore=shutil.ignore_patterns(".complete"))
-    wheelhouse.build_kubeling_wheel(root, target)
+    stamped = stamp.version_to_stamp(root, version) if version else None
+    wheelhouse.build_kubeling_wheel(root, target, version=stamped)
     return target
 
 
 def save(
-    out_dir: Path, version: str | None = None, *, client: docker.DockerClient | None = None
+    out_dir: Path,
+    version: str | None = None,
+    *,
+    client: docker.DockerClient | None = None,
+    root: Path | None = None,
 ) -> list[Shipped]:
-    """``kubeling image save``: every node image of ``version`` and the wheelhouse into ``out_dir``."""
+    """``kubeling image save``: every node image of ``version`` and the wheelhouse into ``out_dir``
+    (``root``: the checkout the images were built from; default the one kubeling runs from)."""
     version = recipes.resolve_version(version)
     with build.docker_client(client) as engine:
         shipped = save_images(engine, build.all_image_refs(version), out_dir)
-    root, cache = build.source_root(), build.cache_dir()
+    root, cache = root or build.source_root(), build.cache_dir()
     with build.build_lock(cache):
-        target = save_wheelhouse(out_dir, root=root, cache=cache)
+        target = save_wheelhouse(out_dir, root=root, cache=cache, version=version)
     size = sum(p.stat().st_size for p in target.iterdir())
     return [*shipped, Shipped("wheelhouse", target, size)]
 

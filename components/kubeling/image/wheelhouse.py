@@ -27,6 +27,7 @@ from pathlib import Path
 
 from kubeling.image.errors import ImageError
 from kubeling.image.recipes import IMAGE_PYTHON
+from kubeling.image.stamp import stamp
 
 REQUIREMENTS = "requirements.txt"
 _COMPLETE = ".complete"
@@ -106,8 +107,11 @@ def _backend_installed() -> bool:
     )
 
 
-def build_kubeling_wheel(root: Path, out_dir: Path) -> Path:
-    """A wheel of kubeling from the checkout at ``root`` (its dependencies are not included)."""
+def build_kubeling_wheel(root: Path, out_dir: Path, *, version: str | None = None) -> Path:
+    """A wheel of kubeling from the checkout at ``root`` (its dependencies are not included).
+
+    ``version``: stamp the copy with this version first (``image/stamp.py``); None keeps the checkout's.
+    """
     missing = [name for name in (*_COPIED_TOP_FILES, "components") if not (root / name).exists()]
     if missing:
         raise ImageError(f"{root} is not a kubeling checkout (missing {', '.join(missing)})")
@@ -117,6 +121,8 @@ def build_kubeling_wheel(root: Path, out_dir: Path) -> Path:
         shutil.copytree(root / "components", src / "components", ignore=_IGNORED)
         for name in _COPIED_TOP_FILES:
             shutil.copy2(root / name, src / name)
+        if version is not None:
+            stamp(src, version)
         before = set(out_dir.glob("kubeling-*.whl"))
         # Without build isolation when the backend is at hand: no index needed, seconds instead of tens.
         isolation = ["--no-build-isolation"] if _backend_installed() else []
