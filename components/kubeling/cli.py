@@ -280,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     from kubeling.dns.cli import register as _register_dns
     from kubeling.hostgw.cli import register as _register_hostgw
     from kubeling.image.cli import register as _register_image
+    from kubeling.ingress.cli import register as _register_ingress
     from kubeling.kubelet.cli import register as _register_kubelet
     from kubeling.lab.cli import register as _register_lab
     from kubeling.lb.cli import register as _register_lb
@@ -296,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     _register_image(sub)
     _register_dns(sub)
     _register_metrics_server(sub)
+    _register_ingress(sub)
     _register_proxy(sub)
     _register_hostgw(sub)
     _register_lab(sub)
