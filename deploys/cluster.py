@@ -14,11 +14,11 @@ Host data an inventory may give per host:
   is an IP address).
 
 How nodes reach the API: a control-plane host's kubelet, controller-manager
-and scheduler use the apiserver on the same host (``https://127.0.0.1:6443``);
-other nodes' kubelets and kube-proxy use the first control plane's address.
-With several control planes that first one is therefore still a single point
-for worker nodes (the control planes themselves survive its loss); a
-loopback balancer on workers is the planned fix (docs/deploy.md).
+and scheduler use the apiserver on the same host (``https://127.0.0.1:6443``).
+With one control plane, other nodes' kubelets and kube-proxy use its address.
+With several, every node runs ``kubeling lb`` (``kubeling-lb.service``) on
+``https://127.0.0.1:6444``, a TCP balancer over every control plane's
+apiserver, and worker kubelets and kube-proxy use that (docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ ETCD_DATA_DIR = "/var/lib/etcd/kubeling"
 CNI_CONF_DIR = "/etc/cni/net.d"
 APISERVER_PORT = 6443
 LOOPBACK_URL = f"https://127.0.0.1:{APISERVER_PORT}"
+LB_PORT = 6444  # kubeling lb on every node of an HA cluster (kubespray's nginx-proxy idea)
+LB_URL = f"https://127.0.0.1:{LB_PORT}"
 
 CONTROL_PLANE_GROUP = "kube_control_plane"
 ETCD_GROUP = "etcd"
@@ -171,16 +173,23 @@ class Cluster:
         return self.url_of(self.control_planes[0])
 
     def apiserver_url_for(self, node: Node) -> str:
-        """Where ``node``'s kubelet and kube-proxy reach the API (see the module docstring)."""
+        """Where ``node``'s kubelet reaches the API (see the module docstring)."""
         if node.control_plane:
             return LOOPBACK_URL
-        return self.url_of(self.control_planes[0])
+        return LB_URL if self.ha else self.url_of(self.control_planes[0])
 
     @property
     def proxy_apiserver_url(self) -> str:
         """One URL for the kube-proxy DaemonSet on every node: loopback when every node runs an
-        apiserver, else the first control plane."""
-        return LOOPBACK_URL if not self.workers_only else self.admin_url
+        apiserver, the local balancer when there are several control planes, else the first."""
+        if not self.workers_only:
+            return LOOPBACK_URL
+        return LB_URL if self.ha else self.admin_url
+
+    @property
+    def lb_backends(self) -> list[str]:
+        """What ``kubeling lb`` balances over: every control plane's apiserver."""
+        return [self.url_of(n).removeprefix("https://") for n in self.control_planes]
 
     def etcd_servers_for(self, node: Node) -> list[str]:
         """The apiserver's etcd endpoints: its own member first, then the others."""
@@ -223,6 +232,7 @@ def host_context(cluster: Cluster, node: Node) -> dict[str, Any]:
         "etcd_servers": cluster.etcd_servers_for(node),
         "etcd_initial_cluster": cluster.etcd_initial_cluster,
         "apiserver_url": cluster.apiserver_url_for(node),
+        "lb_port": LB_PORT,
         "taints": cluster.taints_for(node),
     }
 

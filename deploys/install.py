@@ -8,8 +8,9 @@ Order (pyinfra runs each operation on every host at once, one after another):
 3. on every node: packages, kernel settings, dockerd; the node's certificates and
    kubeconfigs; images loaded, kubeling's venv;
 4. etcd members (TLS, initial cluster from the ``etcd`` group);
-5. control planes: static pods; every node: the kubelet (which runs the static pods);
-   (workers reach the API through the first control plane: docs/deploy.md);
+5. control planes: static pods; with several control planes, every node: ``kubeling lb``
+   (workers reach the API through it: docs/deploy.md); every node: the kubelet (which runs
+   the static pods);
 6. from the deploying machine: wait for the API, apply the addons, wait for every
    node Ready, label control planes, write the admin kubeconfig next to the inventory.
 
@@ -26,6 +27,7 @@ from deploys.tasks.etcd import etcd
 from deploys.tasks.images_and_venv import images_and_venv
 from deploys.tasks.kubeconfig import admin_kubeconfig
 from deploys.tasks.kubelet import kubelet
+from deploys.tasks.lb import lb
 from deploys.tasks.pki import pki
 from deploys.tasks.prerequisites import prerequisites
 
@@ -50,6 +52,8 @@ if node is not None:
         etcd(cluster, node, certificates)
     if node.control_plane:
         control_plane(cluster, node)
+    if cluster.ha:
+        lb(cluster, node, [venv])
     kubelet(cluster, node, [*certificates, venv])
     if context.is_first_control_plane():
         target = context.admin_kubeconfig_path()

@@ -1,8 +1,8 @@
 """Wipe kubeling from an inventory's hosts: ``pyinfra -y INVENTORY deploys/reset.py``.
 
 Afterwards ``install.py`` runs as on fresh hosts (packages stay installed).
-Removed on every host of the cluster's groups: the kubelet and its unit, the
-every pod container (label ``io.kubeling.node`` or name
+Removed on every host of the cluster's groups: the kubelet and its unit (and
+``kubeling-lb``'s), every pod container (label ``io.kubeling.node`` or name
 ``k8s_*``), etcd's member data and ``/etc/default/etcd`` (etcd stopped and
 disabled), ``/etc/kubernetes``, ``/var/lib/kubelet``, ``/etc/cni/net.d`` and
 CNI state (``/var/lib/cni``, the ``cni0`` bridge), kubeling's iptables chains
@@ -22,11 +22,11 @@ from deploys.tasks.prerequisites import MODULES_FILE, SYSCTL_FILE
 
 HOSTGW_ROUTE_PROTO = 77
 KUBELING_RULES = r"KUBE-|KUBELING-|CNI-|cni0|kubeling"
-UNITS = ("kubelet",)
+UNITS = ("kubelet", "kubeling-lb")
 
 if node() is not None:
     server.shell(
-        name="kubelet stopped",
+        name="kubelet and kubeling-lb stopped",
         commands=[
             f"systemctl disable --now {unit} 2>/dev/null || true; rm -f /etc/systemd/system/{unit}.service"
             for unit in UNITS

@@ -160,8 +160,9 @@ def test_api_urls_single_and_ha() -> None:
     assert SINGLE.apiserver_url_for(worker) == "https://10.0.0.11:6443"
     assert SINGLE.proxy_apiserver_url == "https://10.0.0.11:6443"
     assert all(HA.apiserver_url_for(n) == "https://127.0.0.1:6443" for n in HA.control_planes)
-    assert HA.apiserver_url_for(HA.workers_only[0]) == "https://10.0.0.11:6443"
-    assert HA.proxy_apiserver_url == "https://10.0.0.11:6443"
+    # Several control planes: workers and kube-proxy go through the node-local kubeling lb.
+    assert HA.apiserver_url_for(HA.workers_only[0]) == "https://127.0.0.1:6444"
+    assert HA.proxy_apiserver_url == "https://127.0.0.1:6444"
     alone = make_cluster(workers=0)
     assert alone.proxy_apiserver_url == "https://127.0.0.1:6443"
 
