@@ -283,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     from kubeling.ingress.cli import register as _register_ingress
     from kubeling.kubelet.cli import register as _register_kubelet
     from kubeling.lab.cli import register as _register_lab
+    from kubeling.logging.cli import register as _register_logging
     from kubeling.lb.cli import register as _register_lb
     from kubeling.metrics.cli import register as _register_metrics_server
     from kubeling.pki.cli import register as _register_pki
@@ -297,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     _register_image(sub)
     _register_dns(sub)
     _register_metrics_server(sub)
+    _register_logging(sub)
     _register_ingress(sub)
     _register_proxy(sub)
     _register_hostgw(sub)
