@@ -277,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server(sub)
     _add_hollow_node(sub)
     from kubeling.controllers.cli import register as _register_controller_manager
+    from kubeling.dashboard.cli import register as _register_dashboard
     from kubeling.dns.cli import register as _register_dns
     from kubeling.hostgw.cli import register as _register_hostgw
     from kubeling.image.cli import register as _register_image
@@ -297,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     _register_kubelet(sub)
     _register_image(sub)
     _register_dns(sub)
+    _register_dashboard(sub)
     _register_metrics_server(sub)
     _register_logging(sub)
     _register_ingress(sub)

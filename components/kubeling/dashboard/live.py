@@ -1,0 +1,113 @@
+"""Server-sent events: a watch made as the user, and a pod's followed log.
+
+``/live?kind=K&namespace=N&labelSelector=..&fieldSelector=..`` lists once
+(``limit=1``, for the resourceVersion and to learn early that RBAC says no),
+then watches from there and sends one ``change`` event per watch event; the
+page then fetches itself and swaps its live blocks. A refusal or a broken
+stream is one ``failure`` event with the apiserver's message. Watches are
+re-opened from the last resourceVersion when the apiserver ends them; a
+comment line every 20 s keeps proxies from closing an idle stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from kubeling.api.errors import StatusError
+from kubeling.dashboard.kinds import KINDS
+
+if TYPE_CHECKING:
+    from kubeling.dashboard.server import Dashboard
+
+KEEPALIVE = 20.0
+WATCH_TIMEOUT = 240
+
+
+async def open_stream(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
+    await response.prepare(request)
+    return response
+
+
+async def send(response: web.StreamResponse, event: str, data: str) -> None:
+    lines = "".join(f"data: {line}\n" for line in data.split("\n"))
+    await response.write(f"event: {event}\n{lines}\n".encode())
+
+
+async def _keepalive(response: web.StreamResponse) -> None:
+    while True:
+        await asyncio.sleep(KEEPALIVE)
+        await response.write(b": keepalive\n\n")
+
+
+async def watch_stream(dash: Dashboard, request: web.Request) -> web.StreamResponse:
+    kind = KINDS.get(request.query.get("kind", ""))
+    if kind is None:
+        raise web.HTTPBadRequest(text="unknown kind")
+    namespace = request.query.get("namespace", "") if kind.namespaced else ""
+    selectors = {k: request.query[k] for k in ("labelSelector", "fieldSelector") if request.query.get(k)}
+    user = dash.user(request)
+    response = await open_stream(request)
+    pinger = asyncio.create_task(_keepalive(response))
+    try:
+        first = await user.get(kind.path(namespace), limit="1", **selectors)
+        version = (first.get("metadata") or {}).get("resourceVersion", "")
+        await send(response, "ready", version)
+        while True:
+            params = {"watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": str(WATCH_TIMEOUT),
+                      "resourceVersion": version, **selectors}  # fmt: skip
+            async for line in user.lines(kind.path(namespace), params):
+                if not line.strip():
+                    continue
+                event = orjson.loads(line)
+                obj = event.get("object") or {}
+                if event.get("type") == "ERROR":
+                    raise StatusError(
+                        int(obj.get("code") or 500),
+                        str(obj.get("reason") or ""),
+                        str(obj.get("message") or ""),
+                    )
+                version = (obj.get("metadata") or {}).get("resourceVersion", version)
+                if event.get("type") != "BOOKMARK":
+                    name = (obj.get("metadata") or {}).get("name", "")
+                    await send(response, "change", f"{event.get('type')} {name}")
+    except StatusError as exc:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await send(response, "failure", exc.message)
+    except (ConnectionError, RuntimeError, aiohttp.ClientError):
+        pass  # the browser went away, or the apiserver did: the page reconnects
+    finally:
+        pinger.cancel()
+    return response
+
+
+async def log_stream(dash: Dashboard, request: web.Request) -> web.StreamResponse:
+    """The pod's log, followed, as one ``line`` event per line."""
+    namespace, name = request.match_info["namespace"], request.match_info["name"]
+    params = {"follow": "true", "tailLines": request.query.get("tailLines", "500")}
+    if request.query.get("container"):
+        params["container"] = request.query["container"]
+    user = dash.user(request)
+    response = await open_stream(request)
+    pinger = asyncio.create_task(_keepalive(response))
+    try:
+        await send(response, "ready", "")
+        async for line in user.lines(KINDS["pods"].path(namespace, name, "log"), params):
+            await send(response, "line", line.decode(errors="replace").rstrip("\r"))
+        await send(response, "end", "")
+    except StatusError as exc:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await send(response, "failure", exc.message)
+    except (ConnectionError, RuntimeError, aiohttp.ClientError):
+        pass
+    finally:
+        pinger.cancel()
+    return response
