@@ -1,4 +1,4 @@
-"""templates/addons/ingress.yaml.j2: objects the apiserver's validation accepts, wired as the controller expects."""
+"""templates/addons/ingress.yaml.j2: valid objects, wired as the controller expects."""
 
 from __future__ import annotations
 
