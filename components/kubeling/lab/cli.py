@@ -1,4 +1,4 @@
-"""``kubeling lab up|down|status|ssh``: a cluster of several nodes on this machine.
+"""``kubeling lab up|down|status|ssh|add-node|remove-node``: a cluster of several nodes on this machine.
 
 Two kinds of lab (``up --kind``):
 
@@ -89,6 +89,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     ssh.add_argument("node", help="node name (e.g. lab-worker-1, or worker-1)")
     ssh.add_argument("command", nargs=argparse.REMAINDER, help="a command to run instead of a shell")
     ssh.set_defaults(run=_ssh)
+
+    add = verbs.add_parser(
+        "add-node", help="--kind nodes: boot one more worker and join it (deploys/scale.py)"
+    )
+    _common(add)
+    add.add_argument("--no-install", action="store_true", help="the node and inventory only, no scale.py")
+    add.set_defaults(run=_add_node)
+
+    remove = verbs.add_parser(
+        "remove-node",
+        help="--kind nodes: drain and remove a worker (deploys/remove_node.py), then its container",
+    )
+    _common(remove)
+    remove.add_argument("node", help="worker name (e.g. lab-worker-2, or worker-2)")
+    remove.add_argument(
+        "--keep-cluster", action="store_true", help="delete the container only, without remove_node.py"
+    )
+    remove.set_defaults(run=_remove_node)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -220,3 +238,31 @@ async def _ssh(args: argparse.Namespace) -> int:
     from kubeling.lab.nodescli import ssh_node
 
     return ssh_node(args, directory)
+
+
+def _nodes_lab(args: argparse.Namespace, verb: str) -> Path | None:
+    from kubeling.lab.nodes import STATE_FILE
+
+    directory = _directory(args)
+    if not (directory / STATE_FILE).exists():
+        print(f"lab {verb}: no --kind nodes lab {args.name} in {directory}", file=sys.stderr)
+        return None
+    return directory
+
+
+async def _add_node(args: argparse.Namespace) -> int:
+    directory = _nodes_lab(args, "add-node")
+    if directory is None:
+        return 1
+    from kubeling.lab.nodescli import add_node
+
+    return await add_node(args, directory)
+
+
+async def _remove_node(args: argparse.Namespace) -> int:
+    directory = _nodes_lab(args, "remove-node")
+    if directory is None:
+        return 1
+    from kubeling.lab.nodescli import remove_node
+
+    return await remove_node(args, directory)

@@ -150,6 +150,8 @@ class NodesLab:
         spec = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.spec).items()}
         state = {
             "spec": spec,
+            # The nodes as they are now: add_worker/remove change them after up.
+            "nodes": [asdict(node) for node in self.nodes],
             "inventory": str(self.inventory or ""),
             "generated": [str(p) for p in self.generated],
         }
@@ -160,6 +162,8 @@ class NodesLab:
         state = json.loads((directory / STATE_FILE).read_text())
         spec = NodesLabSpec(**{**state["spec"], "directory": Path(state["spec"]["directory"])})
         lab = cls(spec)
+        if "nodes" in state:
+            lab.nodes = [Node(n["name"], Role(n["role"]), n["ip"]) for n in state["nodes"]]
         lab.inventory = Path(state["inventory"]) if state.get("inventory") else None
         lab.generated = [Path(p) for p in state.get("generated", [])]
         return lab
@@ -249,9 +253,9 @@ class NodesLab:
         )
         return [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
 
-    def _wait_booted(self, timeout: float) -> dict[str, float]:
+    def _wait_booted(self, timeout: float, nodes: list[Node] | None = None) -> dict[str, float]:
         deadline = time.monotonic() + timeout
-        waiting = {node.name: node for node in self.nodes}
+        waiting = {node.name: node for node in (self.nodes if nodes is None else nodes)}
         booted: dict[str, float] = {}
         while waiting:
             for name, node in list(waiting.items()):
@@ -275,10 +279,10 @@ class NodesLab:
         key_type, key = host_key.split()[:2]
         return f"{node.name},{node.ip} {key_type} {key}\n"
 
-    def _wait_ssh(self, timeout: float) -> dict[str, float]:
+    def _wait_ssh(self, timeout: float, nodes: list[Node] | None = None) -> dict[str, float]:
         deadline = time.monotonic() + timeout
         answered: dict[str, float] = {}
-        for node in self.nodes:
+        for node in self.nodes if nodes is None else nodes:
             while True:
                 result = _run([*self.ssh_argv(node, connect_timeout=2), "true"], check=False, timeout=10)
                 if result.returncode == 0:
@@ -288,6 +292,52 @@ class NodesLab:
                     raise LabError(f"ssh to {node.name} ({node.ip}) failed: {result.stderr.strip()}")
                 time.sleep(0.3)
         return answered
+
+    # -- grow and shrink ---------------------------------------------------------------------
+
+    def next_worker(self) -> Node:
+        """The node ``add_worker`` would make: the next worker number, the first free address."""
+        numbers = [int(n.name.rsplit("-", 1)[1]) for n in self.nodes if n.role == Role.WORKER]
+        taken = {n.ip for n in self.nodes}
+        network = ipaddress.ip_network(self.spec.subnet)
+        free = next(
+            (
+                str(ip)
+                for ip in network.hosts()
+                if int(ip) - int(network.network_address) > 10 and str(ip) not in taken
+            ),
+            None,
+        )
+        if free is None:
+            raise LabError(f"no free address left in {self.spec.subnet}")
+        return Node(f"{self.spec.name}-worker-{max(numbers, default=0) + 1}", Role.WORKER, free)
+
+    def add_worker(self, timeout: float = 120.0) -> tuple[Node, BootTimes]:
+        """Boot one more worker on the lab's network and make it reachable over SSH."""
+        node = self.next_worker()
+        self.nodes.append(node)
+        try:
+            started = self._start(node)
+            booted = self._wait_booted(timeout, [node])[node.name]
+            with self.known_hosts.open("a") as known:
+                known.write(self._authorize(node))
+            answered = self._wait_ssh(timeout, [node])[node.name]
+        except BaseException:
+            self.remove(node)
+            raise
+        self.save()
+        return node, BootTimes(systemd=booted - started, ssh=answered - started)
+
+    def remove(self, node: Node) -> None:
+        """Delete one node's container and volume and forget it (its host key too)."""
+        _run(["docker", "rm", "-f", "-v", node.name], check=False, timeout=120)
+        _run(["docker", "volume", "rm", "-f", self.volume(node)], check=False, timeout=120)
+        self.nodes = [n for n in self.nodes if n.name != node.name]
+        if self.known_hosts.exists():
+            lines = self.known_hosts.read_text().splitlines(keepends=True)
+            kept = [ln for ln in lines if not ln.startswith(f"{node.name},")]
+            self.known_hosts.write_text("".join(kept))
+        self.save()
 
     # -- use ---------------------------------------------------------------------------------
 

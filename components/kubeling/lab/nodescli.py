@@ -1,4 +1,5 @@
-"""The ``--kind nodes`` side of ``kubeling lab``: up, down, status and ssh of systemd-container labs.
+"""The ``--kind nodes`` side of ``kubeling lab``: up, down, status, ssh, add-node and remove-node
+of systemd-container labs.
 
 ``up`` runs, in order: the node image (built when missing, minutes once),
 the nodes (``lab/nodes.py``), the inventory (``lab/inventory.py``), then the
@@ -6,6 +7,11 @@ install deploy as a subprocess, ``pyinfra -y INVENTORY deploys/install.py``
 from the checkout, exactly what a user runs against their own hosts.  Every
 failure ends in one line naming what failed and how to clean up; the lab is
 left in place after a failed install so its nodes can be looked at.
+
+``add-node`` boots one more worker, rewrites the inventory and runs
+``deploys/scale.py``; ``remove-node`` runs ``deploys/remove_node.py`` for a
+worker, then deletes its container and rewrites the inventory.  Both are the
+deploys a real inventory gets.
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ from pathlib import Path
 from kubeling.image.errors import ImageError
 from kubeling.lab import inventory
 from kubeling.lab.netns import LabError
-from kubeling.lab.nodes import NodesLab, NodesLabSpec, free_lab_subnet
+from kubeling.lab.nodes import NodesLab, NodesLabSpec, Role, free_lab_subnet
 
 INSTALL_DEPLOY = Path("deploys/install.py")
+SCALE_DEPLOY = Path("deploys/scale.py")
+REMOVE_DEPLOY = Path("deploys/remove_node.py")
 
 
 def checkout_root() -> Path:
@@ -163,3 +171,63 @@ def ssh_node(args: argparse.Namespace, directory: Path) -> int:
     sys.stdout.flush()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     os.execvp(argv[0], [*argv, *command])
+
+
+def _deploy(root: Path, inventory_path: Path, deploy: Path, *extra: str) -> int:
+    argv = [_pyinfra(), "-y", str(inventory_path), str(deploy), *extra]
+    print(f"==> {' '.join(argv)}", flush=True)
+    return subprocess.run(argv, cwd=root).returncode
+
+
+async def add_node(args: argparse.Namespace, directory: Path) -> int:
+    lab = NodesLab.load(directory)
+    if lab.inventory is None:
+        print(f"lab add-node: lab {args.name} has no inventory (was it installed?)", file=sys.stderr)
+        return 1
+    started = time.monotonic()
+    try:
+        node, boot = await asyncio.to_thread(lab.add_worker)
+    except LabError as exc:
+        print(f"lab add-node: {exc}", file=sys.stderr)
+        return 1
+    booted = f"systemd {boot.systemd:5.1f} s, ssh {boot.ssh:5.1f} s"
+    print(f"    {node.name:<24} {node.ip:<15} {node.role:<14} {booted}")
+    inventory.write(lab, lab.inventory)
+    print(f"==> inventory {lab.inventory}", flush=True)
+    if args.no_install:
+        return 0
+    root = checkout_root()
+    code = await asyncio.to_thread(_deploy, root, lab.inventory, SCALE_DEPLOY)
+    if code:
+        print(f"lab add-node: scale.py failed (exit {code}); {node.name} is kept for a look", file=sys.stderr)
+        return 1
+    print(f"    {node.name} added in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+async def remove_node(args: argparse.Namespace, directory: Path) -> int:
+    lab = NodesLab.load(directory)
+    try:
+        node = lab.node(args.node)
+    except LabError as exc:
+        print(f"lab remove-node: {exc}", file=sys.stderr)
+        return 1
+    if node.role != Role.WORKER:
+        print(f"lab remove-node: {node.name} is a control plane; only workers are removed", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    if lab.inventory is not None and not args.keep_cluster:
+        root = checkout_root()
+        code = await asyncio.to_thread(
+            _deploy, root, lab.inventory, REMOVE_DEPLOY, "--data", f"node={node.name}"
+        )
+        if code:
+            print(
+                f"lab remove-node: remove_node.py failed (exit {code}); {node.name} is kept", file=sys.stderr
+            )
+            return 1
+    await asyncio.to_thread(lab.remove, node)
+    if lab.inventory is not None:
+        inventory.write(lab, lab.inventory)
+    print(f"    {node.name} removed in {time.monotonic() - started:.1f} s")
+    return 0
