@@ -95,15 +95,15 @@ class TailedFile:
     def read(self, max_bytes: int) -> list[Line]:
         """Complete lines from the acknowledged offset, about ``max_bytes`` at most (at least one line)."""
         lines: list[Line] = []
-        position = self.offset
-        budget = max_bytes
+        position, budget = self.offset, max_bytes
         while budget > 0:
-            chunk = os.pread(self.fd, min(READ_CHUNK, max(budget, 1)), position)
+            want = min(READ_CHUNK, budget)
+            chunk = os.pread(self.fd, want, position)
             last = chunk.rfind(b"\n")
             if last < 0:
-                if len(chunk) < READ_CHUNK or lines:
-                    break  # no complete line yet (or the budget ends inside a long one)
-                chunk = self._whole_line(position)
+                if lines or len(chunk) < want:
+                    break  # the budget ends inside a line, or the line is not complete yet
+                chunk = self._whole_line(position)  # one line longer than the budget: take it whole
                 last = len(chunk) - 1
                 if last < 0:
                     break
@@ -113,7 +113,7 @@ class TailedFile:
                 start += len(piece) + 1
             position += last + 1
             budget -= last + 1
-            if len(chunk) < READ_CHUNK:
+            if len(chunk) < want:
                 break
         return lines
 
