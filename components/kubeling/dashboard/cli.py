@@ -11,9 +11,7 @@ from kubeling.signals import until_signalled
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "dashboard", help="serve the web dashboard (every API call made as the user)"
-    )
+    p = sub.add_parser("dashboard", help="serve the web dashboard (every API call made as the user)")
     p.add_argument("--kubeconfig", default="", help="its own identity for metrics; default: in-cluster")
     p.add_argument("--bind-address", default="0.0.0.0")
     p.add_argument("--port", type=int, default=9090, help="plain HTTP port")

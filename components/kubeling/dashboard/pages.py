@@ -262,7 +262,7 @@ async def _extra(
         if await user.can_i("get", "nodes", group="metrics.k8s.io"):
             extra["plots"] = plot_pair(dash.history, ("nodes", "", name), dash.config.metric_window)
     if kind.plural in ("secrets", "configmaps"):
-        extra["keys"] = sorted({*(obj.get("data") or {}), *(obj.get("binaryData") or {})})
+        extra["data_keys"] = sorted({*(obj.get("data") or {}), *(obj.get("binaryData") or {})})
     return extra
 
 

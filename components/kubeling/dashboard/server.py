@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,13 @@ from kubeling.dashboard import actions, live, pages
 from kubeling.dashboard.config import DashboardConfig
 from kubeling.dashboard.history import History, Sampler
 from kubeling.dashboard.kinds import KINDS, NAVIGATION
-from kubeling.dashboard.sessions import COOKIE, Sessions
+from kubeling.dashboard.sessions import COOKIE, Session, Sessions
 from kubeling.dashboard.userapi import APIConnection, UserAPI
 
 log = logging.getLogger(__name__)
 
 PACKAGE = Path(__file__).parent
+SESSION = web.RequestKey("session", Session)
 
 
 def relative_root(path: str) -> str:
@@ -51,7 +53,7 @@ class Dashboard:
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(PACKAGE / "templates"),
             autoescape=True,
-            undefined=jinja2.StrictUndefined,
+            undefined=jinja2.ChainableUndefined,  # API objects omit empty fields
         )
 
     async def _fetch_own(self, path: str) -> dict[str, Any]:
@@ -66,7 +68,7 @@ class Dashboard:
     def render(
         self, request: web.Request, template: str, *, status: int = 200, **values: Any
     ) -> web.Response:
-        session = request.get("session")
+        session = request.get(SESSION)
         context = {
             "root": relative_root(request.path),
             "kinds": KINDS,
@@ -80,7 +82,7 @@ class Dashboard:
         return web.Response(text=body, status=status, content_type="text/html")
 
     def user(self, request: web.Request) -> UserAPI:
-        return self.connection.as_user(request["session"].token)
+        return self.connection.as_user(request[SESSION].token)
 
     # -- the gate ---------------------------------------------------------------------------
 
@@ -92,7 +94,7 @@ class Dashboard:
             if request.path.startswith("/live") or request.headers.get("Accept") == "text/event-stream":
                 raise web.HTTPUnauthorized(text="log in first")
             raise web.HTTPSeeOther(location=relative_root(request.path) + "login")
-        request["session"] = session
+        request[SESSION] = session  # type: ignore[assignment]  # None on public pages
         return await handler(request)
 
     async def login_page(self, request: web.Request) -> web.Response:
@@ -134,12 +136,12 @@ class Dashboard:
         router.add_post("/logout", self.logout)
         router.add_get("/healthz", self.healthz)
         router.add_static("/static/", PACKAGE / "static")
-        router.add_get("/", lambda r: pages.overview(self, r))
-        router.add_get("/live", lambda r: live.watch_stream(self, r))
-        router.add_get("/r/{kind}", lambda r: pages.listing(self, r))
-        router.add_get("/r/{kind}/{namespace}/{name}", lambda r: pages.detail(self, r))
-        router.add_get("/r/{kind}/{namespace}/{name}/reveal", lambda r: pages.reveal(self, r))
-        router.add_get("/r/pods/{namespace}/{name}/logstream", lambda r: live.log_stream(self, r))
+        router.add_get("/", partial(pages.overview, self))
+        router.add_get("/live", partial(live.watch_stream, self))
+        router.add_get("/r/{kind}", partial(pages.listing, self))
+        router.add_get("/r/{kind}/{namespace}/{name}", partial(pages.detail, self))
+        router.add_get("/r/{kind}/{namespace}/{name}/reveal", partial(pages.reveal, self))
+        router.add_get("/r/pods/{namespace}/{name}/logstream", partial(live.log_stream, self))
         for action in ("scale", "restart", "delete"):
             router.add_post(f"/r/{{kind}}/{{namespace}}/{{name}}/{action}", actions.handler(self, action))
         return app
