@@ -18,6 +18,8 @@ ensure_apt_packages() {
   python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
   # ssh and ssh-keygen: the nodes lab reaches its nodes (and pyinfra its hosts) over SSH.
   command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+  # headless Chromium and its WebDriver: the dashboard's browser tests.
+  command -v chromedriver >/dev/null || missing+=(chromium chromium-driver)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "==> installing Debian packages: ${missing[*]}"
     as_root apt-get update -qq
