@@ -290,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     from kubeling.pki.cli import register as _register_pki
     from kubeling.proxy.cli import register as _register_proxy
     from kubeling.scheduler.cli import register as _register_scheduler
+    from kubeling.upgrade.cli import register as _register_upgrade
     from kubeling.verify.cli import register as _register_verify
 
     _register_pki(sub)
@@ -307,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     _register_lab(sub)
     _register_lb(sub)
     _register_verify(sub)
+    _register_upgrade(sub)
     return parser
 
 

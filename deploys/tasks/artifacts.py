@@ -76,14 +76,16 @@ def ship_dir(version: str) -> Path:
     return cache_dir() / "ship" / version
 
 
-def ensure_shipment(version: str) -> Shipment:
-    """Images built (when missing or stale) and saved with a wheelhouse under ``ship_dir(version)``."""
+def ensure_shipment(version: str, root: Path | None = None) -> Shipment:
+    """Images built (when missing or stale) and saved with a wheelhouse under ``ship_dir(version)``;
+    ``root``: the kubeling tree to build (default: the checkout running the deploy; upgrades may
+    name another)."""
     with _making:
-        return _ensure_shipment(version)
+        return _ensure_shipment(version, root)
 
 
 @functools.cache
-def _ensure_shipment(version: str) -> Shipment:
+def _ensure_shipment(version: str, root: Path | None) -> Shipment:
     import docker
 
     from kubeling.image import build, ship
@@ -91,7 +93,7 @@ def _ensure_shipment(version: str) -> Shipment:
 
     directory = ship_dir(version)
     try:
-        build.build_all(version)
+        build.build_all(version, root=root)
         refs = build.all_image_refs(version)
         with build.docker_client(None) as engine:
             ids = {ref: engine.images.get(ref).id for ref in refs}
@@ -100,7 +102,7 @@ def _ensure_shipment(version: str) -> Shipment:
         saved = json.loads(stamp_file.read_text()) if stamp_file.exists() else {}
         wheel_tar = directory / "wheelhouse.tar"
         if saved != ids or not wheel_tar.exists() or not all(p.exists() for p in tarballs.values()):
-            ship.save(directory, version)
+            ship.save(directory, version, root=root)
             _tar_wheelhouse(directory / "wheelhouse", wheel_tar)
             stamp_file.write_text(json.dumps(ids, indent=2, sort_keys=True) + "\n")
     except (ImageError, docker.errors.DockerException) as exc:
