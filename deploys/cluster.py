@@ -81,7 +81,7 @@ class Cluster:
     cluster_cidr: str = "10.244.0.0/16"
     cluster_domain: str = "cluster.local"
     datastore: str = "etcd"
-    addons: tuple[str, ...] = ("kube-proxy", "hostgw", "dns", "metrics-server")
+    addons: tuple[str, ...] = ("kube-proxy", "hostgw", "dns", "metrics-server", "node-certificate-rotation")
     apiserver_port: int = APISERVER_PORT
 
     def __post_init__(self) -> None:

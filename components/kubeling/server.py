@@ -267,6 +267,8 @@ def _controller_manager(config: ServerConfig, server: APIServer) -> Coroutine[An
         node_monitor_grace_period=config.node_monitor_grace_period,
         root_ca_file=str(data_dir / "pki" / "ca.crt"),
         service_account_private_key_file=str(data_dir / "pki" / "sa.key"),
+        cluster_signing_cert_file=str(data_dir / "pki" / "ca.crt"),
+        cluster_signing_key_file=str(data_dir / "pki" / "ca.key"),
     )
     client = _component_client(config, server, CONTROLLER_MANAGER, "kube-controller-manager")
     # Health is the server's own /healthz in all-in-one mode: no second port to collide on.

@@ -4,8 +4,9 @@ Each host gets only what it uses: every node its kubelet identity and serving
 pair plus the cluster CA certificate; control planes the apiserver's,
 front-proxy and ServiceAccount material and the components' kubeconfigs;
 etcd members their member pair as ``etcd/server.*``/``peer.*``, owned by the
-``etcd`` user the package runs as. Keys and kubeconfigs are 0600. CA keys
-stay on the deploying machine. Kubeconfigs are re-pointed per host (see
+``etcd`` user the package runs as. Keys and kubeconfigs are 0600. Of the CA
+keys only the cluster CA's goes to control planes (csrsigning needs it); the
+others stay on the deploying machine. Kubeconfigs are re-pointed per host (see
 ``deploys/cluster.py``).
 """
 
@@ -36,6 +37,8 @@ def files_for(cluster: Cluster, node: Node, source: Path) -> list[tuple[Path, st
             out.append((source / f"{stem}.crt", f"{PKI}/{stem}.crt", PUBLIC, "root"))
             out.append((source / f"{stem}.key", f"{PKI}/{stem}.key", SECRET, "root"))
         out += [
+            # The controller-manager's csrsigning signs kubelets' CSRs with it (kubeadm ships it too).
+            (source / "ca.key", f"{PKI}/ca.key", SECRET, "root"),
             (source / "front-proxy-ca.crt", f"{PKI}/front-proxy-ca.crt", PUBLIC, "root"),
             (source / "sa.key", f"{PKI}/sa.key", SECRET, "root"),
             (source / "sa.pub", f"{PKI}/sa.pub", PUBLIC, "root"),

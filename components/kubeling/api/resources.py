@@ -238,6 +238,16 @@ _BUILTINS: tuple[Resource, ...] = (
         schema_package="io.k8s.api.autoscaling",
         storage_version="v2",
     ),
+    # certificates
+    _r(
+        "certificates.k8s.io/v1",
+        "CertificateSigningRequest",
+        "certificatesigningrequests",
+        namespaced=False,
+        short=("csr",),
+        sub=("approval", "status"),
+        schema_package="io.k8s.api.certificates",
+    ),
     # coordination, discovery, events
     _r("coordination.k8s.io/v1", "Lease", "leases", schema_package="io.k8s.api.coordination"),
     _r("discovery.k8s.io/v1", "EndpointSlice", "endpointslices", schema_package="io.k8s.api.discovery"),
@@ -397,6 +407,7 @@ GROUP_ORDER = (
     "authorization.k8s.io",
     "autoscaling",
     "batch",
+    "certificates.k8s.io",
     "networking.k8s.io",
     "policy",
     "rbac.authorization.k8s.io",

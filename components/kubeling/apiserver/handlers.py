@@ -144,7 +144,7 @@ class ResourceHandler:
             podsubresources.check_streamable(pod, sub, request.query.get("container"))
         if resource.group == "" and resource.plural == "serviceaccounts" and sub == "token":
             return await self._token_request(request, info, store)
-        if sub and sub != "status":
+        if sub and sub not in ("status", "approval"):
             # Served by a later component (kubelet proxy, token issuer): not here yet.
             raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
         verb = info.verb

@@ -384,6 +384,8 @@ class ResourceStore:
             metadata.pop("namespace", None)
         if ctx.subresource == "status":
             obj = self.strategy.status_update(current, obj)
+        elif ctx.subresource == "approval":
+            obj = self.strategy.approval_update(current, obj)
         elif ctx.subresource == "":
             obj = self.strategy.main_update(current, obj)
         metadata = obj["metadata"]

@@ -105,6 +105,10 @@ class Strategy:
             result["status"] = obj["status"]
         return result
 
+    def approval_update(self, current: Obj, obj: Obj) -> Obj:
+        """A write of the ``approval`` subresource (CertificateSigningRequests only)."""
+        return self.status_update(current, obj)
+
     def prepare_for_update(self, obj: Obj, old: Obj, ctx: WriteContext) -> None:
         if not ctx.fields_known:
             self.checks.prune_unknown(self.resource, obj)
@@ -352,6 +356,10 @@ def strategy_for(
         return NamespaceStrategy(resource, checks)
     if key == ("batch", "jobs"):
         return JobStrategy(resource, checks)
+    if key == ("certificates.k8s.io", "certificatesigningrequests"):
+        from kubeling.apiserver.certificates import CertificateSigningRequestStrategy
+
+        return CertificateSigningRequestStrategy(resource, checks)
     if key in _LENIENT:
         return LenientStrategy(resource, checks)
     return Strategy(resource, checks)

@@ -60,6 +60,9 @@ class ControllerOptions:
     terminated_pod_gc_threshold: int = 12500  # --terminated-pod-gc-threshold
     root_ca_file: str = ""  # --root-ca-file: published as kube-root-ca.crt
     service_account_private_key_file: str = ""  # --service-account-private-key-file
+    cluster_signing_cert_file: str = ""  # --cluster-signing-cert-file: the CA csrsigning signs with
+    cluster_signing_key_file: str = ""  # --cluster-signing-key-file
+    cluster_signing_duration: float = 365 * 24 * 3600.0  # --cluster-signing-duration (8760h), seconds
     concurrent_syncs: dict[str, int] = field(default_factory=dict)  # --concurrent-<name>-syncs
     # Test-only hooks with no upstream flag: injected clocks, shorter periods and bursts.
     extra: dict[str, Any] = field(default_factory=dict)

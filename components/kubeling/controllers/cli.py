@@ -66,6 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--terminated-pod-gc-threshold", type=int, default=12500)
     p.add_argument("--root-ca-file", default="", help="CA bundle published as kube-root-ca.crt")
     p.add_argument("--service-account-private-key-file", default="", help="signs legacy token Secrets")
+    p.add_argument("--cluster-signing-cert-file", default="", help="CA certificate csrsigning signs with")
+    p.add_argument("--cluster-signing-key-file", default="", help="that CA's key")
+    p.add_argument("--cluster-signing-duration", type=duration, default=365 * 24 * 3600.0)
     for name in _CONCURRENCY:
         p.add_argument(f"--concurrent-{name}-syncs", type=int, default=None)
     p.set_defaults(run=_run)
@@ -97,6 +100,9 @@ def options_from_args(args: argparse.Namespace) -> ControllerOptions:
         terminated_pod_gc_threshold=args.terminated_pod_gc_threshold,
         root_ca_file=args.root_ca_file,
         service_account_private_key_file=args.service_account_private_key_file,
+        cluster_signing_cert_file=args.cluster_signing_cert_file,
+        cluster_signing_key_file=args.cluster_signing_key_file,
+        cluster_signing_duration=args.cluster_signing_duration,
         concurrent_syncs=concurrency,
     )
 

@@ -78,6 +78,16 @@ CONTROLLERS: dict[str, tuple[str, tuple[str, ...], bool]] = {
         True,
     ),
     "disruption-controller": ("disruption:DisruptionController", ("disruption",), True),
+    "certificatesigningrequest-signing-controller": (
+        "certificates:CSRSigningController",
+        ("csrsigning",),
+        True,
+    ),
+    "certificatesigningrequest-approving-controller": (
+        "certificates:CSRApprovingController",
+        ("csrapproving",),
+        True,
+    ),
 }
 
 
