@@ -129,6 +129,19 @@ class RESTClient:
             )
         return self._session
 
+    async def use_client_certificate(self, cert_pem: bytes, key_pem: bytes) -> None:
+        """Authenticate every later request with a new client certificate (kubelet rotation).
+
+        Open connections were authenticated with the old one, so they are all closed, as
+        upstream's kubelet closes its connections after a rotation; requests in flight on
+        them fail over to a retry, and watches end so their informers re-watch.
+        """
+        self.config.cert_data, self.config.key_data = cert_pem, key_pem
+        self.config.cert_file = self.config.key_file = None
+        old, self._session = self._session, None
+        if old is not None:
+            await old.close()
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -164,13 +177,13 @@ class RESTClient:
         timeout: aiohttp.ClientTimeout,
     ) -> aiohttp.ClientResponse:
         """Send with rate limiting and retries; return a 2xx response (caller releases it)."""
-        session = self._get_session()
         attempt = 0
         while True:
             await self.rate_limiter.acquire()
             delay: float | None
             try:
-                response = await session.request(
+                # Asked per attempt: a certificate rotation may have replaced the session meanwhile.
+                response = await self._get_session().request(
                     method,
                     URL(self.config.server + path, encoded=True),
                     data=body,

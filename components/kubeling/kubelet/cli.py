@@ -96,6 +96,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--enable-debugging-handlers", type=boolean, default=None, help="serve /logs/ (default true)"
     )
+    p.add_argument(
+        "--rotate-certificates",
+        type=boolean,
+        default=None,
+        help="renew the client certificate through CertificateSigningRequests before it expires",
+    )
     p.add_argument("--node-log-dir", default=None, help="what the server's /logs/ serves (default /var/log)")
     p.add_argument(
         "--container-log-dir", default=None, help="container log symlinks (default /var/log/containers)"

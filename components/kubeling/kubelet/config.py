@@ -61,6 +61,8 @@ class KubeletConfig:
     # A container whose network namespace is this node's, when the kubelet runs in one that is
     # not the host's (several nodes on one machine): hostNetwork pods join it. Empty: the host's.
     node_network_container: str = ""
+    # Renew the client certificate through CertificateSigningRequests (kubelet/certrotation.py).
+    rotate_certificates: bool = False
 
     @property
     def node_name(self) -> str:
@@ -94,6 +96,7 @@ _FILE_FIELDS: dict[str, tuple[str, Any]] = {
     "evictionPressureTransitionPeriod": ("eviction_pressure_transition_period", duration),
     "evictionMaxPodGracePeriod": ("eviction_max_pod_grace_period", int),
     "enableDebuggingHandlers": ("enable_debugging_handlers", bool),
+    "rotateCertificates": ("rotate_certificates", bool),
     "authentication": ("client_ca_file", lambda a: ((a or {}).get("x509") or {}).get("clientCAFile", "")),
 }
 

@@ -554,8 +554,30 @@ async def run(config: KubeletConfig) -> None:
         node_network_container=config.node_network_container,
     )
     client = RESTClient(load_config(config.kubeconfig), component="kubelet")
+    rotation = await _start_rotation(config, client)
     kubelet = Kubelet(config, client, runtime)
     try:
         await kubelet.run()
     finally:
+        if rotation is not None:
+            rotation.cancel()
+            await asyncio.gather(rotation, return_exceptions=True)
         await client.close()
+
+
+async def _start_rotation(config: KubeletConfig, client: RESTClient) -> asyncio.Task[None] | None:
+    """``rotateCertificates``: the rotated pair in use from the start, renewal in the background."""
+    if not config.rotate_certificates:
+        return None
+    from kubeling.kubelet.certrotation import ClientCertificateManager, RotationError
+
+    manager = ClientCertificateManager(
+        client, node_name=config.node_name, cert_dir=Path(config.root_dir) / "pki"
+    )
+    await manager.load_stored()
+    try:
+        manager.current()
+    except (OSError, ValueError, RotationError) as exc:
+        log.warning("rotateCertificates is on but there is no client certificate to rotate: %s", exc)
+        return None
+    return asyncio.create_task(manager.run(), name="client-certificate-rotation")

@@ -178,7 +178,7 @@ def test_csr_validation_and_immutable_spec(server: KubelingServer) -> None:
     kubectl(server, "delete", "csr", "denied")
 
 
-def _node_client(server: KubelingServer, node: str, lifetime: datetime.timedelta) -> RESTClient:
+def node_client(server: KubelingServer, node: str, lifetime: datetime.timedelta) -> RESTClient:
     """A client with a certificate ``system:node:<node>`` from the server's CA, valid ``lifetime``."""
     pki = server.data_dir / "pki"
     ca, ca_key = load_cert((pki / "ca.crt").read_bytes()), load_key((pki / "ca.key").read_bytes())
@@ -237,7 +237,7 @@ def autoapprove(server: KubelingServer):
 async def test_node_renewal_csr_is_auto_approved_and_signed(
     server: KubelingServer, autoapprove: None
 ) -> None:
-    client = _node_client(server, "csr-node-1", datetime.timedelta(days=1))
+    client = node_client(server, "csr-node-1", datetime.timedelta(days=1))
     try:
         key = generate_key(KeyType.ECDSA)
         request = csrs.build_request(
