@@ -13,6 +13,8 @@ import pytest
 
 from tests.fixtures.etcd import EtcdServer
 
+pytest_plugins = ["tests.fixtures.dockerpods"]
+
 
 @pytest.fixture(scope="session")
 def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:

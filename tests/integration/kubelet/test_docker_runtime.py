@@ -26,7 +26,7 @@ from kubeling.kubelet.runtime import (
     SandboxConfig,
     SecurityContext,
 )
-from tests.integration.kubelet.conftest import PodNetwork
+from tests.fixtures.dockerpods import PodNetwork
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -142,8 +142,15 @@ async def test_host_port_reaches_the_pod(docker_runtime: DockerRuntime, test_net
 
 async def test_port_forward_connects_into_the_pod(docker_runtime: DockerRuntime):
     sandbox, sid, _ = await run_pod(docker_runtime, HTTPD)
-    await asyncio.sleep(0.3)
-    reader, writer = await docker_runtime.port_forward(sid, 80)
+    deadline = time.monotonic() + 15
+    while True:  # httpd listens a moment after its container starts (longer on a loaded machine)
+        try:
+            reader, writer = await docker_runtime.port_forward(sid, 80)
+            break
+        except RuntimeFailure:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
     writer.write(b"GET / HTTP/1.0\r\n\r\n")
     assert f"hello-from-{sandbox.hostname}" in (await asyncio.wait_for(reader.read(), 5)).decode()
     writer.close()

@@ -53,8 +53,8 @@ from kubeling.kubelet.runtime import ContainerConfig, SandboxConfig
 from kubeling.kubelet.server import KubeletServer
 from kubeling.kubelet.streaming import spdy
 from kubeling.pki.selfsigned import ensure_serving_cert
+from tests.fixtures.dockerpods import PodNetwork
 from tests.fixtures.server import KubelingServer, free_port, kubectl, kubectl_env, kubectl_path
-from tests.integration.kubelet.conftest import PodNetwork
 
 pytestmark = pytest.mark.integration
 

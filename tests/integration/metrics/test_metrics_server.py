@@ -232,15 +232,24 @@ async def test_busy_pod_and_node_report_cpu_through_front_proxy_and_tokens(env: 
 
     pod_path = f"{METRICS}/namespaces/{env.namespace}/pods/busy"
 
-    async def pod_metrics() -> dict[str, Any] | None:
-        status, body = await env.get(pod_path, user="admin", groups=admin_group)
-        return body if status == 200 else None
+    seen: list[dict[str, Any]] = []
 
-    metrics = await env.eventually(pod_metrics, 150, "PodMetrics of the busy pod")
+    async def busy_pod_metrics() -> dict[str, Any] | None:
+        status, body = await env.get(pod_path, user="admin", groups=admin_group)
+        if status != 200:
+            return None
+        seen.append(body)
+        # A busy loop: clearly above an idle container's ~0 once a full window has passed.  Not
+        # near its 250m limit: on a loaded machine its 100m request buys little CPU.
+        return body if cpu_of(body["containers"][0]["usage"]) > 0.01 else None
+
+    try:
+        metrics = await env.eventually(busy_pod_metrics, 150, "PodMetrics of the busy pod")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; samples seen: {seen[-3:]}") from None
     print("pod", metrics)
     [container] = metrics["containers"]
     assert container["name"] == "burn"
-    assert cpu_of(container["usage"]) > 0.05, container  # a busy loop under a 250m limit
     assert parse_quantity(container["usage"]["memory"]) > 0
 
     # Lists, with selectors.
