@@ -60,11 +60,17 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    if (args.dir is None) == (args.cert_dir is None):
+        raise commands.PkiError("give one of --dir (a cluster's PKI) or --cert-dir (a host's)")
+    if args.cert_dir is not None:
+        return commands.check_host_expiration(args.cert_dir, warn_days=args.warn_days)
     return commands.check_expiration(args.dir, warn_days=args.warn_days)
 
 
 def _renew(args: argparse.Namespace) -> int:
-    return commands.renew(args.dir, args.name, leaf_days=args.leaf_days)
+    return commands.renew(
+        args.dir, args.name, leaf_days=args.leaf_days, expiring_within_days=args.expiring_within_days
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -96,7 +102,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_guarded("init", _init))
 
     p = verbs.add_parser("check-expiration", help="list certificates and when they expire")
-    p.add_argument("--dir", type=Path, required=True)
+    p.add_argument("--dir", type=Path, default=None, help="a cluster's PKI directory (certs/<cluster>)")
+    p.add_argument(
+        "--cert-dir",
+        type=Path,
+        default=None,
+        help="a host's certificate directory (/etc/kubernetes/pki; kubeconfigs from its parent)",
+    )
     p.add_argument("--warn-days", type=int, default=30, help="exit 1 when a certificate expires within this")
     p.set_defaults(run=_guarded("check-expiration", _check))
 
@@ -106,4 +118,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dir", type=Path, required=True)
     p.add_argument("--leaf-days", type=int, default=None, help="validity (default: as at init)")
+    p.add_argument(
+        "--expiring-within-days",
+        type=int,
+        default=None,
+        help="renew only those expiring within this many days (default: all chosen)",
+    )
     p.set_defaults(run=_guarded("renew", _renew))

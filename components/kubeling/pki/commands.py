@@ -391,15 +391,53 @@ def renew(
     name: str,
     *,
     leaf_days: int | None = None,
+    expiring_within_days: int | None = None,
     now: datetime.datetime | None = None,
     out: TextIO = sys.stdout,
 ) -> int:
-    """Re-sign leaves with their CA: same key, subject, SANs and usages; new serial and validity."""
+    """Re-sign leaves with their CA: same key, subject, SANs and usages; new serial and validity.
+
+    With ``expiring_within_days`` only the chosen leaves that expire within that many days
+    are renewed (none, when all are fresh: the directory is left byte for byte).
+    """
+    renewed = renew_leaves(
+        directory, name, leaf_days=leaf_days, expiring_within_days=expiring_within_days, now=now, out=out
+    )
+    if renewed:
+        print(
+            "\nDone renewing certificates. Restart kube-apiserver, kube-controller-manager, kube-scheduler,"
+            " etcd and the kubelets so that they use the new certificates.",
+            file=out,
+        )
+    else:
+        print(f"[renew] nothing expires within {expiring_within_days} days: nothing renewed", file=out)
+    return 0
+
+
+def due_for_renewal(cert: x509.Certificate, expiring_within_days: int | None, now: datetime.datetime) -> bool:
+    """Renew everything (no threshold), or what expires within the threshold."""
+    if expiring_within_days is None:
+        return True
+    return cert.not_valid_after_utc <= now + datetime.timedelta(days=expiring_within_days)
+
+
+def renew_leaves(
+    directory: Path,
+    name: str,
+    *,
+    leaf_days: int | None = None,
+    expiring_within_days: int | None = None,
+    now: datetime.datetime | None = None,
+    out: TextIO = sys.stdout,
+) -> list[str]:
+    """:func:`renew`'s work; returns the names of the leaves renewed."""
     now = now or utcnow()
     opts = load_options(directory)
     days = opts.leaf_days if leaf_days is None else leaf_days
     if days <= 0:
         raise PkiError("--leaf-days must be positive")
+    if expiring_within_days is not None and expiring_within_days < 0:
+        raise PkiError("--expiring-within-days must not be negative")
     try:
         chosen = select(leaves(opts.inventory), name)
     except ValueError as exc:
@@ -407,11 +445,15 @@ def renew(
     store = Store(directory)
     authorities = {ca: store.authority(ca_by_name(ca)) for ca in dict.fromkeys(s.ca for s in chosen)}
     plan = Plan(directory)
+    renewed = []
     for spec in chosen:
         found = store.leaf(spec)
         if found.cert is None or found.key is None or found.key_pem is None:
             missing = spec.path if spec.kind is Kind.KUBECONFIG else f"{spec.path}.crt/.key"
             raise PkiError(f"{spec.name}: {directory / missing} not found: run `kubeling pki init` first")
+        if not due_for_renewal(found.cert, expiring_within_days, now):
+            continue
+        renewed.append(spec.name)
         ca = authorities[spec.ca]
         cert = issue(
             request_of(found.cert),
@@ -429,12 +471,7 @@ def renew(
     plan.apply()
     for line in plan.log:
         print(line, file=out)
-    print(
-        "\nDone renewing certificates. Restart kube-apiserver, kube-controller-manager, kube-scheduler,"
-        " etcd and the kubelets so that they use the new certificates.",
-        file=out,
-    )
-    return 0
+    return renewed
 
 
 # --- check-expiration ---------------------------------------------------------------------------
@@ -530,5 +567,70 @@ def check_expiration(
             f"{len(due)} certificate(s) missing or expiring within {warn_days} days: {', '.join(due)}",
             file=err,
         )
+        return 1
+    return 0
+
+
+# --- check-expiration on a host -------------------------------------------------------------------
+
+
+def _host_certificates(cert_dir: Path) -> list[tuple[str, x509.Certificate]]:
+    """(name, certificate) of every readable ``*.crt`` under cert_dir and kubeconfig next to it."""
+    found: list[tuple[str, x509.Certificate]] = []
+    for path in sorted(cert_dir.rglob("*.crt")):
+        try:
+            found.append((str(path.relative_to(cert_dir).with_suffix("")), load_cert(path.read_bytes())))
+        except (OSError, ValueError) as exc:
+            raise PkiError(f"{path}: {exc}") from None
+    for path in sorted(cert_dir.parent.glob("*.conf")):
+        try:
+            creds = kubeconfig.parse(path.read_bytes())
+            found.append((path.name, load_cert(creds.cert_pem)))
+        except (OSError, ValueError):
+            continue  # not a kubeconfig with an embedded client certificate (kubelet.conf of a token user)
+    return found
+
+
+def check_host_expiration(
+    cert_dir: Path,
+    *,
+    warn_days: int = 30,
+    now: datetime.datetime | None = None,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """kubeadm's ``--cert-dir`` mode: the tables for what a host holds (``/etc/kubernetes/pki``
+    and the kubeconfigs of ``/etc/kubernetes``), with no pki.json; CAs are told by their
+    basic constraints and leaves named by their path (``apiserver``, ``etcd/server``, ``admin.conf``)."""
+    now = now or utcnow()
+    if warn_days < 0:
+        raise PkiError("--warn-days must not be negative")
+    if not cert_dir.is_dir():
+        raise PkiError(f"{cert_dir} is not a directory")
+    found = _host_certificates(cert_dir)
+    if not found:
+        raise PkiError(f"no certificates under {cert_dir}")
+    authorities = [(name, cert) for name, cert in found if is_ca(cert)]
+    horizon = now + datetime.timedelta(days=warn_days)
+    due = [name for name, cert in found if cert.not_valid_after_utc <= horizon]
+
+    def issuer_of(cert: x509.Certificate) -> str:
+        return next((name for name, ca in authorities if is_signed_by(cert, ca)), "")
+
+    def timing(cert: x509.Certificate) -> list[str]:
+        return [_when(cert.not_valid_after_utc), residual(cert.not_valid_after_utc - now)]
+
+    leaf_rows = [
+        [name, *timing(cert), issuer_of(cert), "no"] for name, cert in sorted(found) if not is_ca(cert)
+    ]
+    ca_rows = [[name, *timing(cert), "no"] for name, cert in sorted(authorities)]
+    header = ["CERTIFICATE", "EXPIRES", "RESIDUAL TIME", "CERTIFICATE AUTHORITY", "EXTERNALLY MANAGED"]
+    print(_table(header, leaf_rows), file=out)
+    print(file=out)
+    print(
+        _table(["CERTIFICATE AUTHORITY", "EXPIRES", "RESIDUAL TIME", "EXTERNALLY MANAGED"], ca_rows), file=out
+    )
+    if due:
+        print(f"{len(due)} certificate(s) expiring within {warn_days} days: {', '.join(due)}", file=err)
         return 1
     return 0
