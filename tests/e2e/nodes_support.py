@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 IMAGE = "kubeling/busybox:0.1.0"
@@ -75,62 +77,58 @@ def eventually(check: Callable[[], Any], timeout: float = 180.0, what: str = "")
 def web_workload(kubectl: Kubectl, replicas: int = 3, node_port: int = 30080) -> None:
     """A Deployment of busybox httpd (it keeps serving 5 s into termination, as a preStop sleep
     lets endpoints and kube-proxy catch up), a PDB of minAvailable replicas-1, a NodePort Service."""
-    manifest = {
-        "apiVersion": "v1",
-        "kind": "List",
-        "items": [
-            {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": {"name": "web", "namespace": "default"},
-                "spec": {
-                    "replicas": replicas,
-                    "selector": {"matchLabels": {"app": "web"}},
-                    "template": {
-                        "metadata": {"labels": {"app": "web"}},
-                        "spec": {
-                            "containers": [
-                                {
-                                    "name": "httpd",
-                                    "image": IMAGE,
-                                    "command": [
-                                        "sh",
-                                        "-c",
-                                        "echo ok > /tmp/index.html; httpd -f -p 8080 -h /tmp",
-                                    ],
-                                    "ports": [{"containerPort": 8080}],
-                                    "readinessProbe": {
-                                        "httpGet": {"path": "/", "port": 8080},
-                                        "periodSeconds": 1,
-                                    },
-                                    "lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}},
-                                }
-                            ]
-                        },
+    items = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "httpd",
+                                "image": IMAGE,
+                                "command": [
+                                    "sh",
+                                    "-c",
+                                    "echo ok > /tmp/index.html; httpd -f -p 8080 -h /tmp",
+                                ],
+                                "ports": [{"containerPort": 8080}],
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/", "port": 8080},
+                                    "periodSeconds": 1,
+                                },
+                                "lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}},
+                            }
+                        ]
                     },
                 },
             },
-            {
-                "apiVersion": "policy/v1",
-                "kind": "PodDisruptionBudget",
-                "metadata": {"name": "web", "namespace": "default"},
-                "spec": {"minAvailable": replicas - 1, "selector": {"matchLabels": {"app": "web"}}},
+        },
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"minAvailable": replicas - 1, "selector": {"matchLabels": {"app": "web"}}},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {
+                "type": "NodePort",
+                "selector": {"app": "web"},
+                "ports": [{"port": 80, "targetPort": 8080, "nodePort": node_port}],
             },
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": {"name": "web", "namespace": "default"},
-                "spec": {
-                    "type": "NodePort",
-                    "selector": {"app": "web"},
-                    "ports": [{"port": 80, "targetPort": 8080, "nodePort": node_port}],
-                },
-            },
-        ],
-    }
+        },
+    ]
     done = subprocess.run(
         [str(BIN / "kubectl"), "--kubeconfig", str(kubectl.kubeconfig), "apply", "-f", "-"],
-        input=json.dumps(manifest),
+        input=yaml.safe_dump_all(items),  # a stream: kubectl cannot validate a v1 List here
         capture_output=True,
         text=True,
         timeout=120,

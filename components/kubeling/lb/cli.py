@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--health-check-path", default="/readyz")
     p.add_argument("--ca-file", default="", help="verify the apiservers' certificates with this CA")
     p.add_argument("--health-check-interval", type=duration, default=1.0, help="between probes (1s)")
-    p.add_argument("--health-check-timeout", type=duration, default=2.0, help="per probe (2s)")
+    # A loaded apiserver's TLS handshake can take a couple of seconds: don't call that down.
+    p.add_argument("--health-check-timeout", type=duration, default=3.0, help="per probe (3s)")
     p.add_argument("--connect-timeout", type=duration, default=2.0, help="per backend dial (2s)")
     p.add_argument("--rise", type=int, default=1, help="passed probes in a row that make a backend healthy")
     p.add_argument("--fall", type=int, default=2, help="failed probes in a row that make it unhealthy")

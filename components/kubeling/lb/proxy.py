@@ -38,7 +38,7 @@ class LBConfig:
     health_check_path: str = "/readyz"
     ca_file: str = ""
     interval: float = 1.0
-    timeout: float = 2.0
+    timeout: float = 3.0
     connect_timeout: float = 2.0
     rise: int = 1
     fall: int = 2
