@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import aiohttp
 from aiohttp import web
@@ -55,8 +55,9 @@ FORWARDED = frozenset(
 MAX_TRIES = 3
 
 
-def _dropped(headers: CIMultiDict[str] | aiohttp.typedefs.LooseHeaders) -> set[str]:
-    listed = {h.strip().lower() for h in str(headers.get("Connection", "")).split(",") if h.strip()}  # type: ignore[union-attr]
+def _dropped(headers: Mapping[str, str]) -> set[str]:
+    """Hop-by-hop headers: the fixed ones and those the message's ``Connection`` header lists."""
+    listed = {h.strip().lower() for h in headers.get("Connection", "").split(",") if h.strip()}
     return HOP_BY_HOP | listed
 
 
@@ -190,7 +191,8 @@ class ReverseProxy:
         except (ConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
             # The client or the upstream went away mid-body: nothing more can be said to the client.
             log.debug("body of %s %s cut short: %r", request.method, request.path, exc)
-            request.transport and request.transport.close()
+            if request.transport is not None:
+                request.transport.close()
         return response
 
     async def _websocket(

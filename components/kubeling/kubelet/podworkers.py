@@ -213,13 +213,16 @@ class PodSyncer:
 
     def ensure_probes(self, pod: Obj, state: PodState, sandbox: rt.SandboxStatus) -> None:
         specs = {c["name"]: c for c in (pod.get("spec") or {}).get("containers") or []}
+        # A host-network pod's IP is its node's (as its status says), so probes without a host go there.
+        host_network = bool((pod.get("spec") or {}).get("hostNetwork"))
+        address = self.ctx.host_ip if host_network else (lambda: sandbox.ip)
         running = set()
         for status in state.running():
             container = specs.get(status.name)
             if container is None:
                 continue
             running.add(status.id)
-            self.ctx.probes.ensure(pod, container, status, lambda: sandbox.ip)
+            self.ctx.probes.ensure(pod, container, status, address)
         self.ctx.probes.retain(pod["metadata"]["uid"], running)
 
     async def write_status(self, pod: Obj, state: PodState, waiting: dict[str, tuple[str, str]]) -> None:

@@ -196,3 +196,17 @@ async def test_replaced_sandbox_is_collected(tmp_path) -> None:
     h.runtime.containers = {k: v for k, v in h.runtime.containers.items() if v.sandbox_id != old}
     await h.sync(pod)
     assert old not in h.runtime.sandboxes and len(h.runtime.sandboxes) == 1
+
+
+@pytest.mark.parametrize(("host_network", "address"), [(True, "192.0.2.7"), (False, "10.244.0.2")])
+async def test_probes_target_the_node_ip_of_host_network_pods(tmp_path, host_network, address) -> None:
+    h = Harness(tmp_path)
+    h.syncer.ctx.host_ip = lambda: "192.0.2.7"
+    targets: list[str] = []
+    h.syncer.ctx.probes.ensure = lambda pod, container, status, pod_ip: targets.append(pod_ip())  # type: ignore[method-assign]
+    pod = make_pod()
+    pod["spec"]["hostNetwork"] = host_network
+    pod["spec"]["containers"][0]["readinessProbe"] = {"httpGet": {"path": "/healthz", "port": 10254}}
+    await h.sync(pod)
+    await h.sync(pod)
+    assert targets and set(targets) == {address}
