@@ -30,6 +30,8 @@ Obj = dict[str, Any]
 INGRESSES = StaticResource("networking.k8s.io", "v1", "ingresses")
 SERVICES = StaticResource("", "v1", "services")
 PODS = StaticResource("", "v1", "pods")
+# Labels that differ between the pods of one controller while it rolls out: not part of "same labels".
+ROLLOUT_LABELS = frozenset({"pod-template-generation", "controller-revision-hash", "pod-template-hash"})
 
 
 def _is_ip(value: str) -> bool:
@@ -82,7 +84,7 @@ def sibling_pods(client: RESTClient, namespace: str, pod_name: str) -> AddressSo
     async def source() -> list[str]:
         pod = await client.get(PODS, name=pod_name, namespace=namespace)
         labels = (pod.get("metadata") or {}).get("labels") or {}
-        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "pod-template-generation")
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in ROLLOUT_LABELS)
         pods = await client.list(PODS, namespace=namespace, label_selector=selector or None)
         return pod_host_addresses(pods.get("items") or [])
 
