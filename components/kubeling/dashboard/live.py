@@ -1,26 +1,32 @@
-"""Server-sent events: a watch made as the user, and a pod's followed log.
+"""Server-sent events: the watches a page needs, made as the user, and a pod's followed log.
 
-``/live?kind=K&namespace=N&labelSelector=..&fieldSelector=..`` lists once
-(``limit=1``, for the resourceVersion and to learn early that RBAC says no),
-then watches from there and sends one ``change`` event per watch event; the
-page then fetches itself and swaps its live blocks. A refusal or a broken
-stream is one ``failure`` event with the apiserver's message. Watches are
-re-opened from the last resourceVersion when the apiserver ends them; a
-comment line every 20 s keeps proxies from closing an idle stream.
+``/live?w=<watch>&w=<watch>...`` serves every live block of a page over one
+stream (browsers allow few connections per server); each ``w`` is a query
+string ``kind=K&namespace=N&labelSelector=..&fieldSelector=..``. Each watch
+lists once (``limit=1``, for the resourceVersion and to learn early that RBAC
+says no), then watches from there and sends one ``change`` event per watch
+event; the page then fetches itself and swaps its live blocks. A refusal is
+a ``failure`` event with the apiserver's message. Watches are re-opened from
+the last resourceVersion when the apiserver ends them; a comment line every
+20 s keeps proxies from closing an idle stream and tells us when the browser
+has gone, which ends the watches.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
 
 import aiohttp
 import orjson
 from aiohttp import web
 
 from kubeling.api.errors import StatusError
-from kubeling.dashboard.kinds import KINDS
+from kubeling.dashboard.kinds import KINDS, Kind
+from kubeling.dashboard.userapi import UserAPI
 
 if TYPE_CHECKING:
     from kubeling.dashboard.server import Dashboard
@@ -48,23 +54,33 @@ async def _keepalive(response: web.StreamResponse) -> None:
         await response.write(b": keepalive\n\n")
 
 
-async def watch_stream(dash: Dashboard, request: web.Request) -> web.StreamResponse:
-    kind = KINDS.get(request.query.get("kind", ""))
+@dataclass(frozen=True)
+class WatchSpec:
+    kind: Kind
+    namespace: str
+    selectors: tuple[tuple[str, str], ...]
+
+
+def parse_watch(text: str) -> WatchSpec:
+    query = dict(parse_qsl(text))
+    kind = KINDS.get(query.get("kind", ""))
     if kind is None:
-        raise web.HTTPBadRequest(text="unknown kind")
-    namespace = request.query.get("namespace", "") if kind.namespaced else ""
-    selectors = {k: request.query[k] for k in ("labelSelector", "fieldSelector") if request.query.get(k)}
-    user = dash.user(request)
-    response = await open_stream(request)
-    pinger = asyncio.create_task(_keepalive(response))
+        raise web.HTTPBadRequest(text=f"unknown kind in watch {text!r}")
+    namespace = query.get("namespace", "") if kind.namespaced else ""
+    selectors = tuple((k, query[k]) for k in ("labelSelector", "fieldSelector") if query.get(k))
+    return WatchSpec(kind, namespace, selectors)
+
+
+async def _follow(user: UserAPI, spec: WatchSpec, response: web.StreamResponse) -> None:
+    selectors = dict(spec.selectors)
+    path = spec.kind.path(spec.namespace)
     try:
-        first = await user.get(kind.path(namespace), limit="1", **selectors)
+        first = await user.get(path, limit="1", **selectors)
         version = (first.get("metadata") or {}).get("resourceVersion", "")
-        await send(response, "ready", version)
         while True:
             params = {"watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": str(WATCH_TIMEOUT),
                       "resourceVersion": version, **selectors}  # fmt: skip
-            async for line in user.lines(kind.path(namespace), params):
+            async for line in user.lines(path, params):
                 if not line.strip():
                     continue
                 event = orjson.loads(line)
@@ -78,14 +94,28 @@ async def watch_stream(dash: Dashboard, request: web.Request) -> web.StreamRespo
                 version = (obj.get("metadata") or {}).get("resourceVersion", version)
                 if event.get("type") != "BOOKMARK":
                     name = (obj.get("metadata") or {}).get("name", "")
-                    await send(response, "change", f"{event.get('type')} {name}")
+                    await send(response, "change", f"{spec.kind.plural} {event.get('type')} {name}")
     except StatusError as exc:
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            await send(response, "failure", exc.message)
-    except (ConnectionError, RuntimeError, aiohttp.ClientError):
-        pass  # the browser went away, or the apiserver did: the page reconnects
+        await send(response, "failure", exc.message)
+
+
+async def watch_stream(dash: Dashboard, request: web.Request) -> web.StreamResponse:
+    specs = list(dict.fromkeys(parse_watch(text) for text in request.query.getall("w", [])))
+    if not specs:
+        raise web.HTTPBadRequest(text="no watch given (w=kind=...)")
+    user = dash.user(request)
+    response = await open_stream(request)
+    await send(response, "ready", "")
+    watchers = [asyncio.create_task(_follow(user, spec, response)) for spec in specs]
+    pinger = asyncio.create_task(_keepalive(response))
+    try:
+        # Ends when the browser goes (the keepalive write fails) or every watch has ended.
+        await asyncio.wait([pinger, asyncio.gather(*watchers, return_exceptions=True)],
+                           return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
     finally:
-        pinger.cancel()
+        for task in [pinger, *watchers]:
+            task.cancel()
+        await asyncio.gather(pinger, *watchers, return_exceptions=True)
     return response
 
 

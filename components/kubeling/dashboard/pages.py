@@ -36,9 +36,9 @@ def kind_of(request: web.Request) -> Kind:
 
 
 def live_url(kind: str, namespace: str = "", **selectors: str) -> str:
-    """The query of a /live stream (the template prefixes the root)."""
+    """One watch of a page's /live stream, as a query string (``kind=pods&namespace=..``)."""
     query = {"kind": kind, "namespace": namespace, **selectors}
-    return "live?" + urlencode({k: v for k, v in query.items() if v})
+    return urlencode({k: v for k, v in query.items() if v})
 
 
 async def attempt(call: Any) -> tuple[Any, str]:

@@ -14,7 +14,14 @@ function banner(message, kind) {
 
 let refreshTimer = null;
 async function refreshLiveBlocks() {
-  const answer = await fetch(window.location.href, { credentials: "same-origin" });
+  let answer;
+  try {
+    answer = await fetch(window.location.href, { credentials: "same-origin" });
+  } catch (error) {
+    // A dropped request (the browser saw the network change, the server restarted): try again.
+    refreshTimer = setTimeout(refreshLiveBlocks, 1000);
+    return;
+  }
   if (!answer.ok && answer.status !== 403 && answer.status !== 404) return;
   const page = new DOMParser().parseFromString(await answer.text(), "text/html");
   for (const block of document.querySelectorAll("[data-live]")) {
@@ -29,12 +36,16 @@ function scheduleRefresh() {
 }
 
 function followWatches() {
-  const urls = new Set([...document.querySelectorAll("[data-live]")].map((b) => b.dataset.live));
-  for (const url of urls) {
-    const source = new EventSource(url);
-    source.addEventListener("change", scheduleRefresh);
-    source.addEventListener("failure", (event) => { banner(event.data); source.close(); });
-  }
+  // One stream for every live block of the page: browsers allow only a few connections per server.
+  const watches = new Set([...document.querySelectorAll("[data-live]")].map((b) => b.dataset.live));
+  if (watches.size === 0) return;
+  const query = [...watches].map((w) => "w=" + encodeURIComponent(w)).join("&");
+  const source = new EventSource(document.body.dataset.root + "live?" + query);
+  let opened = false;
+  // EventSource reconnects by itself; the server then watches from "now", so catch up once.
+  source.addEventListener("ready", () => { if (opened) scheduleRefresh(); opened = true; });
+  source.addEventListener("change", scheduleRefresh);
+  source.addEventListener("failure", (event) => banner(event.data));
 }
 
 let logSource = null;
@@ -72,8 +83,51 @@ async function reveal(button) {
   button.textContent = "Hide";
 }
 
+// Action forms post in the background: the answer page's banner is shown here and the live
+// blocks refresh, so the page never reloads (a deleted pod's answer is its list: go there).
+async function post(url, body) {
+  // Once more when the request never got an answer (the browser dropped it on a network
+  // change): scale sets a number and delete of a deleted pod is refused, so a repeat is harmless.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fetch(url, { method: "POST", body: body, credentials: "same-origin" });
+    } catch (error) {
+      if (attempt >= 2) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
+
+async function submitAction(form) {
+  let answer;
+  try {
+    answer = await post(form.action, new URLSearchParams(new FormData(form)));
+  } catch (error) {
+    banner("The dashboard did not answer: " + error.message);
+    return;
+  }
+  const page = new DOMParser().parseFromString(await answer.text(), "text/html");
+  if (answer.ok && answer.redirected && new URL(answer.url).pathname !== window.location.pathname) {
+    window.location.href = answer.url;
+    return;
+  }
+  const error = page.getElementById("error-banner");
+  const notice = page.getElementById("notice-banner");
+  if (error) banner(error.textContent, "error");
+  else if (notice) banner(notice.textContent, "notice");
+  else if (!answer.ok) banner("HTTP " + answer.status);
+  scheduleRefresh();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   followWatches();
+  for (const form of document.querySelectorAll("form.action")) {
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
+      submitAction(form);
+    });
+  }
   const follow = document.getElementById("log-follow");
   if (follow) {
     follow.addEventListener("click", followLog);
