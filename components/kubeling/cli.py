@@ -284,8 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     from kubeling.ingress.cli import register as _register_ingress
     from kubeling.kubelet.cli import register as _register_kubelet
     from kubeling.lab.cli import register as _register_lab
-    from kubeling.logging.cli import register as _register_logging
     from kubeling.lb.cli import register as _register_lb
+    from kubeling.logging.cli import register as _register_logging
     from kubeling.metrics.cli import register as _register_metrics_server
     from kubeling.pki.cli import register as _register_pki
     from kubeling.proxy.cli import register as _register_proxy
