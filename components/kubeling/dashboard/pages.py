@@ -85,10 +85,11 @@ def combined_plots(
 
 async def overview(dash: Dashboard, request: web.Request) -> web.Response:
     user = dash.user(request)
+    namespace = request.query.get("namespace", "")  # workloads of one namespace (all by default)
     nodes_call = attempt(user.get(KINDS["nodes"].path()))
     namespaces_call = attempt(user.get(KINDS["namespaces"].path()))
     usage_call = attempt(user.get("/apis/metrics.k8s.io/v1beta1/nodes"))
-    workload_calls = [attempt(user.get(KINDS[k].path())) for k in WORKLOADS]
+    workload_calls = [attempt(user.get(KINDS[k].path(namespace))) for k in WORKLOADS]
     (nodes, nodes_error), (namespaces, ns_error), (usage, _), *workloads = await asyncio.gather(
         nodes_call, namespaces_call, usage_call, *workload_calls
     )
@@ -120,8 +121,9 @@ async def overview(dash: Dashboard, request: web.Request) -> web.Response:
         namespaces_error=ns_error,
         counts=counts,
         node_plots=node_plots,
+        namespace=namespace,
         live_nodes=live_url("nodes"),
-        live_pods=live_url("pods"),
+        live_pods=live_url("pods", namespace),
     )
 
 

@@ -62,6 +62,8 @@ def line_chart(
         f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title>",
+        f'<text x="{WIDTH - _PAD_RIGHT}" y="{_PAD_TOP + 10}" text-anchor="end" font-size="11" '
+        f'font-weight="600" fill="#374151">{escape(title)}</text>',
     ]
     for fraction in (0.0, 0.5, 1.0):
         y = _PAD_TOP + plot_h * (1 - fraction)

@@ -87,6 +87,10 @@ async def test_pages_show_what_the_user_may_read(dashboard: Dashboard, tokens: T
         nodes = await (await client.get("/")).text()
         # view in one namespace: no nodes, and the apiserver's own words say so.
         assert "cannot list resource &#34;nodes&#34;" in nodes
+        assert "cannot list resource &#34;deployments&#34;" in nodes  # in all namespaces
+        scoped = await (await client.get(f"/?namespace={NAMESPACE}")).text()
+        assert "cannot list resource &#34;deployments&#34;" not in scoped
+        assert '<td class="total">1</td>' in scoped
         denied = await client.get(f"/r/secrets/{NAMESPACE}/creds/reveal?key=password")
         assert denied.status == 403
         configmap = await client.get(f"/r/configmaps/{NAMESPACE}/settings/reveal?key=color")
