@@ -24,7 +24,15 @@ Obj = dict[str, Any]
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "addons"
 # In the order they are applied: kube-proxy and the pod routes first; the others need them.
-DEFAULT_ADDONS = ("kube-proxy", "hostgw", "dns", "metrics-server", "node-certificate-rotation", "ingress")
+DEFAULT_ADDONS = (
+    "kube-proxy",
+    "hostgw",
+    "dns",
+    "metrics-server",
+    "node-certificate-rotation",
+    "ingress",
+    "dashboard",
+)
 FIELD_MANAGER = "kubeling-addons"
 
 

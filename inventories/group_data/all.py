@@ -18,4 +18,12 @@ cluster_domain = "cluster.local"
 # etcd (the etcd-server package on the hosts of group "etcd") or sqlite (one control plane only).
 datastore = "etcd"
 # Applied in this order from templates/addons once the API answers.
-addons = ["kube-proxy", "hostgw", "dns", "metrics-server", "node-certificate-rotation", "ingress"]
+addons = [
+    "kube-proxy",
+    "hostgw",
+    "dns",
+    "metrics-server",
+    "node-certificate-rotation",
+    "ingress",
+    "dashboard",
+]
