@@ -29,6 +29,7 @@ from kubeling.apiserver import (
     crds,
     discovery,
     kubeletproxy,
+    openapiv2,
     requestheader,
     serviceproxy,
 )
@@ -53,6 +54,7 @@ from kubeling.apiserver.endpointreconciler import EndpointReconciler, advertised
 from kubeling.apiserver.handlers import ResourceHandler, respond
 from kubeling.apiserver.negotiation import Shape, negotiate
 from kubeling.apiserver.openapi import OpenAPIPublisher
+from kubeling.apiserver.openapiv2 import OpenAPIV2Publisher
 from kubeling.apiserver.requestinfo import authorization_name, parse
 from kubeling.apiserver.satokens import ServiceAccountTokens
 from kubeling.apiserver.store import ResourceStore, WriteContext
@@ -96,6 +98,7 @@ class APIServer:
         self.admission: AdmissionChain | None = None
         self.authorizer: Chain | None = None
         self.openapi = OpenAPIPublisher(self.registry)
+        self.openapi_v2 = OpenAPIV2Publisher(self.openapi, version=version_info()["gitVersion"])
         self.service_accounts = _service_account_tokens(config)
         self.authenticator = Authenticator(
             load_token_file(config.token_auth_file), self.service_accounts, self.lookup
@@ -556,6 +559,8 @@ class APIServer:
             if segments[2] not in versions:
                 raise errors.StatusError(404, "NotFound", "the server could not find the requested resource")
             return respond(request, discovery.api_resource_list(self.registry, segments[1], segments[2]))
+        if path == "/openapi/v2":
+            return await openapiv2.serve(request, self.openapi_v2)
         if path == "/openapi/v3":
             return web.Response(body=orjson.dumps(self.openapi.index()), content_type="application/json")
         if path.startswith("/openapi/v3/"):
@@ -569,6 +574,7 @@ class APIServer:
             )
         if path == "/":
             paths = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v3", "/readyz", "/version"]
+            paths.append("/openapi/v2")
             for group, versions in self.registry.group_versions().items():
                 if group:
                     paths.append(f"/apis/{group}")
