@@ -39,7 +39,6 @@ from io import StringIO
 
 from pyinfra import host, logger
 from pyinfra.api import FactBase, FunctionCommand, StringCommand, operation
-from pyinfra.api.exceptions import OperationError
 
 from deploys.cluster import MANIFESTS, OPT, ROOT, VENV
 from deploys.tasks.ops import FileText
@@ -130,12 +129,22 @@ def _say(plan: NodeUpgrade, started: float, message: str) -> None:
     logger.info(f"upgrade {plan.node}: {message} ({time.monotonic() - started:.1f} s)")
 
 
-def _refuse_after_failure(plan: NodeUpgrade) -> None:
-    if _failed:
-        raise OperationError(
-            f"{plan.node}: not upgraded: the upgrade stopped at {', '.join(_failed)} (see above); "
-            "fix it and run deploys/upgrade.py again to resume"
-        )
+def _fail(on: object, message: str) -> bool:
+    """Report a failure on the host's line and fail its operation (returning False: pyinfra then
+    marks the host failed without printing a traceback, as it would for a raised exception)."""
+    on.log_styled(message, fg="red", log_func=logger.error)  # type: ignore[attr-defined]
+    return False
+
+
+def _stopped_earlier(on: object, plan: NodeUpgrade) -> bool:
+    if not _failed:
+        return False
+    _fail(
+        on,
+        f"{plan.node}: not upgraded: the upgrade stopped at {', '.join(_failed)} (see above);"
+        " fix that and run deploys/upgrade.py again to resume",
+    )
+    return True
 
 
 # -- the venv and the kubelet -----------------------------------------------------------------
@@ -234,22 +243,24 @@ def _rollback_control_plane(on: object, plan: NodeUpgrade, kubelet_changed: bool
     return problems
 
 
-def _report(plan: NodeUpgrade, failure: CheckFailed, problems: list[str]) -> OperationError:
+def _report(on: object, plan: NodeUpgrade, failure: CheckFailed, problems: list[str]) -> bool:
     _failed.append(plan.node)
     outcome = (
         f"rolled back to {plan.previous}"
         if not problems
         else f"rollback to {plan.previous} incomplete: {'; '.join(problems)}"
     )
-    return OperationError(
+    return _fail(
+        on,
         f"upgrade of {plan.node} to {plan.target} failed at check '{failure.check}': {failure}; {outcome};"
-        " the upgrade stopped here"
+        " the upgrade stopped here",
     )
 
 
-def upgrade_control_plane(state: object, host: object, plan: NodeUpgrade, kubelet_at_target: bool) -> None:
+def upgrade_control_plane(state: object, host: object, plan: NodeUpgrade, kubelet_at_target: bool) -> bool:
     """Manifests swapped one component at a time (each waited healthy), then the kubelet."""
-    _refuse_after_failure(plan)
+    if _stopped_earlier(host, plan):
+        return False
     started = time.monotonic()
     kubelet_changed = False
     try:
@@ -263,7 +274,8 @@ def upgrade_control_plane(state: object, host: object, plan: NodeUpgrade, kubele
             _upgrade_kubelet(host, plan, started)
     except CheckFailed as failure:
         _say(plan, started, f"{failure}: rolling back to {plan.previous}")
-        raise _report(plan, failure, _rollback_control_plane(host, plan, kubelet_changed)) from None
+        return _report(host, plan, failure, _rollback_control_plane(host, plan, kubelet_changed))
+    return True
 
 
 @operation()
@@ -288,9 +300,10 @@ def control_plane_upgraded(plan: NodeUpgrade) -> Iterator[FunctionCommand]:
 # -- workers ----------------------------------------------------------------------------------
 
 
-def upgrade_worker(state: object, host: object, plan: NodeUpgrade) -> None:
+def upgrade_worker(state: object, host: object, plan: NodeUpgrade) -> bool:
     """Cordon and drain (PodDisruptionBudgets honoured), kubelet upgraded, Ready at the target, uncordon."""
-    _refuse_after_failure(plan)
+    if _stopped_earlier(host, plan):
+        return False
     started = time.monotonic()
     try:
         _say(plan, started, _api("drain", plan.kubeconfig, "--node", plan.node, timeout=DRAIN_TIMEOUT))
@@ -302,10 +315,11 @@ def upgrade_worker(state: object, host: object, plan: NodeUpgrade) -> None:
             problems.append(f"uncordon: {exc}")
         _failed.append(plan.node)
         left = f"; {'; '.join(problems)}" if problems else " (uncordoned again)"
-        raise OperationError(
+        return _fail(
+            host,
             f"upgrade of {plan.node} to {plan.target} failed at check '{failure.check}': {failure}; "
-            f"nothing was changed on the node{left}; the upgrade stopped here"
-        ) from None
+            f"nothing was changed on the node{left}; the upgrade stopped here",
+        )
     try:
         _save_previous(host, plan)
         _upgrade_kubelet(host, plan, started)
@@ -316,8 +330,13 @@ def upgrade_worker(state: object, host: object, plan: NodeUpgrade) -> None:
             _api("uncordon", plan.kubeconfig, "--node", plan.node, timeout=60)
         except CheckFailed as exc:
             problems.append(f"uncordon: {exc}")
-        raise _report(plan, failure, problems) from None
-    _say(plan, started, _api("uncordon", plan.kubeconfig, "--node", plan.node, timeout=60))
+        return _report(host, plan, failure, problems)
+    try:
+        _say(plan, started, _api("uncordon", plan.kubeconfig, "--node", plan.node, timeout=60))
+    except CheckFailed as failure:
+        _failed.append(plan.node)
+        return _fail(host, f"{plan.node} runs {plan.target} but stays cordoned: {failure}")
+    return True
 
 
 @operation()

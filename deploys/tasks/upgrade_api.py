@@ -22,6 +22,8 @@ import sys
 import time
 from typing import Any
 
+import aiohttp
+
 from kubeling.client.kubeconfig import ClientConfig, ConfigError, load_config
 from kubeling.client.rest import RESTClient
 from kubeling.upgrade import drain, plan, skew
@@ -29,6 +31,18 @@ from kubeling.upgrade import drain, plan, skew
 
 class StepError(RuntimeError):
     pass
+
+
+async def _ready_endpoint(config: ClientConfig, endpoint: str) -> bool:
+    """``/readyz`` answers 200 (its body is plain text, not the JSON RESTClient decodes)."""
+    token = config.bearer_token()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    timeout = aiohttp.ClientTimeout(total=5)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.get(f"https://{endpoint}/readyz", ssl=config.ssl_context(), headers=headers) as answer,
+    ):
+        return answer.status == 200
 
 
 async def _wait_apiserver(config: ClientConfig, endpoint: str, target: str, timeout: float) -> None:
@@ -45,9 +59,10 @@ async def _wait_apiserver(config: ClientConfig, endpoint: str, target: str, time
                 running = skew.kubeling_version_of(str(version.get("gitVersion") or ""))
                 if running != target:
                     last = f"/version reports kubeling {running}, not {target}"
-                else:
-                    await client.request("GET", "/readyz", timeout=5)
+                elif await _ready_endpoint(config, endpoint):
                     return
+                else:
+                    last = "/readyz is not ok"
             except Exception as exc:  # down, restarting, TLS reset, 500 from readyz: keep asking
                 last = str(exc) or type(exc).__name__
             await asyncio.sleep(2)

@@ -47,7 +47,8 @@ def save_images(client: docker.DockerClient, refs: list[str], out_dir: Path) -> 
         path = out_dir / tarball_name(ref)
         partial = path.with_suffix(".tar.partial")
         with open(partial, "wb") as f:
-            for chunk in client.images.get(ref).save(chunk_size=_CHUNK, named=True):
+            # named=ref: this tag (True saves the first tag, e.g. pause:0.1.0 when asked for pause:0.2.0).
+            for chunk in client.images.get(ref).save(chunk_size=_CHUNK, named=ref):
                 f.write(chunk)
         partial.rename(path)
         shipped.append(Shipped(ref, path, path.stat().st_size))
