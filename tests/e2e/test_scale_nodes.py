@@ -84,7 +84,8 @@ def test_add_a_worker_then_remove_it_under_traffic(lab: None) -> None:
         # The lab's remove-node runs remove_node.py again (a second run: no change), then drops
         # the container and rewrites the inventory.
         started = time.monotonic()
-        output = kubeling("lab", "remove-node", "--name", LAB, NEW).stdout
+        done = kubeling("lab", "remove-node", "--name", LAB, NEW)
+        output = done.stdout + done.stderr  # pyinfra reports on stderr
         second_removal = time.monotonic() - started
         assert changed_operations(output) == "-", output[-3000:]
         assert run("docker", "inspect", NEW, check=False).returncode != 0  # the container went
