@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -73,7 +74,9 @@ async def kubelet(kserver, docker_runtime, tmp_path, test_network, images) -> As
 @pytest.fixture
 async def dashboard_url(kserver: KubelingServer) -> AsyncIterator[str]:
     dashboard = Dashboard(DashboardConfig(metric_resolution=5.0), load_config(str(kserver.kubeconfig)))
-    runner = web.AppRunner(dashboard.make_app(), shutdown_timeout=1)
+    access = logging.getLogger("dashboard.access")  # shown with a failure: what the browser asked for
+    access.setLevel(logging.INFO)
+    runner = web.AppRunner(dashboard.make_app(), shutdown_timeout=1, access_log=access)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()

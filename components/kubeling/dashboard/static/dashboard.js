@@ -5,6 +5,7 @@
 
 function banner(message, kind) {
   const box = document.getElementById("banners");
+  for (const shown of box.children) if (shown.textContent === message) return;
   const div = document.createElement("div");
   div.className = "banner " + (kind || "error");
   div.setAttribute("role", "alert");
@@ -13,6 +14,12 @@ function banner(message, kind) {
 }
 
 let refreshTimer = null;
+// Every stream this page opened: closed when the page goes, even into the back/forward cache,
+// since a browser allows only a few connections per server and a kept stream holds one.
+const openStreams = [];
+window.addEventListener("pagehide", () => { for (const stream of openStreams) stream.close(); });
+// Back from that cache the streams are gone: load the page afresh.
+window.addEventListener("pageshow", (event) => { if (event.persisted) window.location.reload(); });
 async function refreshLiveBlocks() {
   let answer;
   try {
@@ -41,6 +48,7 @@ function followWatches() {
   if (watches.size === 0) return;
   const query = [...watches].map((w) => "w=" + encodeURIComponent(w)).join("&");
   const source = new EventSource(document.body.dataset.root + "live?" + query);
+  openStreams.push(source);
   let opened = false;
   // EventSource reconnects by itself; the server then watches from "now", so catch up once.
   source.addEventListener("ready", () => { if (opened) scheduleRefresh(); opened = true; });
@@ -58,6 +66,7 @@ function followLog() {
   if (logSource) logSource.close();
   pre.textContent = "";
   logSource = new EventSource(button.dataset.url + "?container=" + encodeURIComponent(select.value));
+  openStreams.push(logSource);
   logSource.addEventListener("ready", () => { state.textContent = "following " + select.value; });
   logSource.addEventListener("line", (event) => {
     pre.textContent += event.data + "\n";
