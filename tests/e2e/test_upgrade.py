@@ -1,7 +1,7 @@
 """Issue 8's upgrade acceptance on a 3-node lab (1 control plane + 2 workers) serving traffic.
 
-Version A is this checkout as installed (its own version); version B is the
-same checkout built as ``B_VERSION`` (``image/stamp.py`` writes the version
+Version A is this checkout as installed (its own version); version B is a
+copy of the same checkout built as ``B_VERSION`` (``image/stamp.py`` writes the version
 into the wheel, so every component reports it).  The broken version is a copy
 of the checkout with a one-line test-only patch (its apiserver exits at
 start), built as ``BROKEN_VERSION`` and named to the deploy by data
@@ -93,18 +93,19 @@ def versions() -> dict[str, str]:
     return found
 
 
-def broken_tree(directory: Path) -> Path:
+def tree_copy(directory: Path, *, broken: bool = False) -> Path:
+    """A copy of the checkout's sources (frozen: others may change the working tree meanwhile, and
+    a changed tree is another build); ``broken``: with the test-only patch."""
+    directory.mkdir(parents=True, exist_ok=True)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, directory / name)
-    shutil.copytree(
-        ROOT / "components",
-        directory / "components",
-        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
-    )
-    cli = directory / "components" / "kubeling" / "cli.py"
-    text = cli.read_text()
-    assert BREAK_ANCHOR in text, "the apiserver entry point moved: update BREAK_ANCHOR"
-    cli.write_text(text.replace(BREAK_ANCHOR, BREAK_ANCHOR + BREAK_LINE))
+    ignored = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    shutil.copytree(ROOT / "components", directory / "components", ignore=ignored)
+    if broken:
+        cli = directory / "components" / "kubeling" / "cli.py"
+        text = cli.read_text()
+        assert BREAK_ANCHOR in text, "the apiserver entry point moved: update BREAK_ANCHOR"
+        cli.write_text(text.replace(BREAK_ANCHOR, BREAK_ANCHOR + BREAK_LINE))
     return directory
 
 
@@ -128,6 +129,9 @@ def lab() -> Iterator[dict[str, str]]:
         yield {"control_plane": cp["metadata"]["name"], "control_plane_ip": ip}
     finally:
         run(str(BIN / "kubeling"), "lab", "down", "--name", LAB, check=False)
+        from kubeling.image.build import cache_dir
+
+        shutil.rmtree(cache_dir() / "ship" / BROKEN_VERSION, ignore_errors=True)
         for version in (BROKEN_VERSION, B_VERSION):
             for repository in ("kubeling/kubeling", "kubeling/pause", "kubeling/busybox"):
                 with contextlib.suppress(Exception):
@@ -150,8 +154,8 @@ def test_upgrade_with_rollback_then_success_then_nothing(lab: dict[str, str], tm
 
     traffic = Traffic(KUBECONFIG, node_ip=lab["control_plane_ip"], client_node=lab["control_plane"]).start()
     try:
-        source = broken_tree(tmp_path)
-        broken_seconds, broken = upgrade(BROKEN_VERSION, f"target_source={source}", check=False)
+        broken_source = tree_copy(tmp_path / "broken", broken=True)
+        broken_seconds, broken = upgrade(BROKEN_VERSION, f"target_source={broken_source}", check=False)
         output = broken.stdout + broken.stderr
         assert broken.returncode != 0, output[-4000:]
         assert f"upgrade of {lab['control_plane']} to {BROKEN_VERSION} failed at check" in output, output[
@@ -160,10 +164,11 @@ def test_upgrade_with_rollback_then_success_then_nothing(lab: dict[str, str], tm
         assert f"rolled back to {a_version}" in output, output[-4000:]
         assert set(versions().values()) == {a_version}, "the rollback left a node at another version"
 
-        upgrade_seconds, _ = upgrade(B_VERSION)
+        b_source = f"target_source={tree_copy(tmp_path / 'b')}"
+        upgrade_seconds, _ = upgrade(B_VERSION, b_source)
         assert set(versions().values()) == {B_VERSION}, versions()
 
-        again_seconds, again = upgrade(B_VERSION)
+        again_seconds, again = upgrade(B_VERSION, b_source)
         assert changed_operations(again.stdout + again.stderr) == "-", (again.stdout + again.stderr)[-3000:]
     finally:
         report = traffic.stop()
