@@ -190,8 +190,10 @@ async def detail(
     user = dash.user(request)
     obj, read_error = await attempt(user.get(kind.path(namespace, name)))
     if obj is None:
+        if not error:  # an action's refusal keeps its own status; else the read's
+            status = 404 if "not found" in read_error else 403
         return dash.render(
-            request, "detail.html.j2", status=404 if "not found" in read_error else 403,
+            request, "detail.html.j2", status=status,
             kind=kind, namespace=namespace, name=name, obj=None, error=error or read_error, extra={},
         )  # fmt: skip
     extra = await _extra(dash, user, kind, obj, namespace, name)

@@ -207,6 +207,7 @@ def setup_objects(server: KubelingServer) -> str:
         },
     }
     kubectl(server, "apply", "-f", "-", input=json.dumps(deployment))
+    kubectl(server, "create", "secret", "generic", "creds", "-n", NAMESPACE, "--from-literal=password=s3cret")
     return kubectl(server, "create", "token", "viewer", "-n", NAMESPACE, "--duration=1h").stdout.strip()
 
 
@@ -245,9 +246,15 @@ async def test_dashboard_in_chromium(kserver, kubelet, dashboard_url: str, brows
     await browser.wait_text("#containers", lambda t: "Running" in t)
     await browser.screenshot("05-pod-logs")
 
+    await browser.get(base + f"r/secrets/{NAMESPACE}/creds")
+    assert "s3cret" not in await browser.text("#data")
+    await browser.click("#data button.reveal")
+    await browser.wait_text("#data", lambda t: "s3cret" in t, 20)
+    await browser.screenshot("06-secret-revealed")
+
     await browser.get(base + f"r/events?namespace={NAMESPACE}")
     await browser.wait_text("#list", lambda t: "Scheduled" in t or "Started" in t)
-    await browser.screenshot("06-events")
+    await browser.screenshot("07-events")
 
     await browser.click("header form.logout button")
     await browser.wait_text("h1", lambda t: t == "Log in", 20)
@@ -258,7 +265,7 @@ async def test_dashboard_in_chromium(kserver, kubelet, dashboard_url: str, brows
     await browser.click("#scale-button")
     refusal = await browser.wait_text(".banner.error", lambda t: "forbidden" in t, 20)
     assert "cannot patch resource" in refusal and "system:serviceaccount:dash-ui:viewer" in refusal
-    await browser.screenshot("07-forbidden-scale")
+    await browser.screenshot("08-forbidden-scale")
     replicas = json.loads(
         (
             await asyncio.to_thread(kubectl, kserver, "get", "deploy", "web", "-n", NAMESPACE, "-o", "json")

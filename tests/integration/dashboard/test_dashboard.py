@@ -130,6 +130,14 @@ async def test_scale_from_the_ui_feeds_the_live_stream(
         assert change.split()[:2] in (["pods", "ADDED"], ["pods", "MODIFIED"])
         stream.close()
 
+        pods = json.loads(
+            kubectl(server, "get", "pods", "-n", NAMESPACE, "-l", "app=web", "-o", "json").stdout
+        )
+        victim = pods["items"][0]["metadata"]["name"]
+        deleted = await client.post(f"/r/pods/{NAMESPACE}/{victim}/delete", allow_redirects=False)
+        assert deleted.status == 303
+        assert deleted.headers["Location"].startswith(f"../../../pods?namespace={NAMESPACE}&notice=Deleted")
+
         restarted = await client.post(f"/r/deployments/{NAMESPACE}/web/restart", allow_redirects=False)
         assert restarted.status == 303
         annotations = json.loads(
@@ -146,6 +154,12 @@ async def test_scale_from_the_ui_feeds_the_live_stream(
         assert refused.status == 403
         assert 'id="error-banner"' in page
         assert "cannot patch resource" in page and "deployments/scale" in page
+        pods = json.loads(
+            kubectl(server, "get", "pods", "-n", NAMESPACE, "-l", "app=web", "-o", "json").stdout
+        )
+        survivor = pods["items"][0]["metadata"]["name"]
+        kept = await client.post(f"/r/pods/{NAMESPACE}/{survivor}/delete", allow_redirects=False)
+        assert kept.status == 403 and "cannot delete resource" in await kept.text()
 
 
 async def test_through_the_apiserver_service_proxy(
