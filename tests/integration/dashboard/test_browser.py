@@ -24,6 +24,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.common.by import By
 
 from kubeling.client.kubeconfig import load_config
 from kubeling.dashboard.config import DashboardConfig
@@ -34,13 +37,10 @@ from tests.integration.kubelet.test_kubelet import NODE, Harness
 
 pytestmark = pytest.mark.integration
 
+# Required, never skipped: hack/test.sh installs chromium and chromium-driver (hack/lib.sh).
 CHROMEDRIVER = shutil.which("chromedriver")
-webdriver = pytest.importorskip("selenium.webdriver")
 if CHROMEDRIVER is None:
-    pytest.skip("chromedriver missing: apt-get install chromium chromium-driver", allow_module_level=True)
-
-from selenium.common.exceptions import WebDriverException  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
+    pytest.fail("chromedriver missing: apt-get install chromium chromium-driver", pytrace=False)
 
 NAMESPACE = "dash-ui"
 LOGGER = "i=0; while true; do echo line $i; i=$((i+1)); sleep 1; done"
