@@ -32,6 +32,7 @@ DEFAULT_ADDONS = (
     "node-certificate-rotation",
     "ingress",
     "dashboard",
+    "logging",
 )
 FIELD_MANAGER = "kubeling-addons"
 

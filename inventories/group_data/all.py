@@ -26,4 +26,5 @@ addons = [
     "node-certificate-rotation",
     "ingress",
     "dashboard",
+    "logging",
 ]
