@@ -138,9 +138,24 @@ def web_workload(kubectl: Kubectl, replicas: int = 3, node_port: int = 30080) ->
     kubectl("rollout", "status", "deployment/web", "--timeout=300s", timeout=320)
 
 
+def wait_serving(url: str, timeout: float = 120.0) -> None:
+    """Until ``url`` answers 200: a new Service's NodePort is open only once kube-proxy has
+    programmed it, which may lag the Deployment's rollout by a sync."""
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=3) as answer:
+                return answer.status == 200
+        except Exception:
+            return False
+
+    eventually(answers, timeout, f"{url} answering")
+
+
 @dataclass
 class Traffic:
-    """GET ``url`` every ``interval`` seconds in a thread; every request is logged."""
+    """GET ``url`` every ``interval`` seconds in a thread; every request is logged. Start it once
+    ``wait_serving(url)`` returned."""
 
     url: str
     interval: float = 0.2

@@ -10,7 +10,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.nodes_support import IMAGE, ROOT, Kubectl, Traffic, eventually, kubeling, run, web_workload
+from tests.e2e.nodes_support import (
+    IMAGE,
+    ROOT,
+    Kubectl,
+    Traffic,
+    eventually,
+    kubeling,
+    run,
+    wait_serving,
+    web_workload,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
 
@@ -55,6 +65,7 @@ def test_losing_a_control_plane_keeps_the_cluster_working(lab: None) -> None:
     web_workload(kubectl)
     cp2_ip = kubectl.json("node", CP2)["status"]["addresses"][0]["address"]
     survivor = Kubectl(KUBECONFIG, context=CP2)  # the admin kubeconfig's context for cp-2
+    wait_serving(f"http://{cp2_ip}:30080/")
     with Traffic(f"http://{cp2_ip}:30080/") as traffic:
         time.sleep(3)
         stopped = time.monotonic()

@@ -15,7 +15,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.nodes_support import BIN, IMAGE, ROOT, Kubectl, Traffic, kubeling, run, web_workload
+from tests.e2e.nodes_support import (
+    BIN,
+    IMAGE,
+    ROOT,
+    Kubectl,
+    Traffic,
+    kubeling,
+    run,
+    wait_serving,
+    web_workload,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
 
@@ -57,6 +67,7 @@ def test_add_a_worker_then_remove_it_under_traffic(lab: None) -> None:
     kubectl = Kubectl(KUBECONFIG)
     web_workload(kubectl)
     cp_ip = kubectl.json("node", CP)["status"]["addresses"][0]["address"]
+    wait_serving(f"http://{cp_ip}:30080/")
     with Traffic(f"http://{cp_ip}:30080/") as traffic:
         started = time.monotonic()
         kubeling("lab", "add-node", "--name", LAB)
