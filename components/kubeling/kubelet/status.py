@@ -299,8 +299,22 @@ def comparable(status: Obj) -> Obj:
 # -- writing --------------------------------------------------------------------------------
 
 
+def _revision(resource_version: str | None) -> int:
+    """kubeling's resourceVersions are storage revisions; anything else counts as unknown (-1)."""
+    try:
+        return int(resource_version or "")
+    except ValueError:
+        return -1
+
+
 class StatusManager:
-    """Writes pod statuses (merge PATCH of pods/status, only when changed) and confirms deletions."""
+    """Writes pod statuses (merge PATCH of pods/status, only when changed) and confirms deletions.
+
+    "Changed" is judged against what this kubelet last wrote and, as upstream's status manager
+    reconciles, against the pod as the API has it now: a status someone else rewrote after our
+    write (the node lifecycle controller marks pods not Ready while their node is unreachable)
+    is written again, or a pod would stay not Ready after its node came back.
+    """
 
     def __init__(
         self, client: Any, pods_resource: Any, *, on_error: Callable[[str], None] | None = None
@@ -309,16 +323,24 @@ class StatusManager:
         self.pods = pods_resource
         self.on_error = on_error
         self._sent: dict[str, Obj] = {}
+        self._sent_revision: dict[str, int] = {}  # the pod's revision our last write produced
 
     def forget(self, uid: str) -> None:
         self._sent.pop(uid, None)
+        self._sent_revision.pop(uid, None)
 
     def changed(self, pod: Obj, status: Obj) -> bool:
         uid = pod["metadata"]["uid"]
+        wanted = comparable(status)
         known = self._sent.get(uid)
         if known is None:
-            known = comparable(pod.get("status") or {})
-        return comparable(status) != known
+            return wanted != comparable(pod.get("status") or {})
+        if wanted != known:
+            return True
+        # Same as our last write: rewrite only if a later write by someone else changed it.
+        observed = _revision(pod["metadata"].get("resourceVersion"))
+        newer = observed > self._sent_revision.get(uid, -1) >= 0
+        return newer and wanted != comparable(pod.get("status") or {})
 
     async def set_status(self, pod: Obj, status: Obj) -> bool:
         """PATCH the pod's status when it differs from what was last written; True when written."""
@@ -327,7 +349,7 @@ class StatusManager:
         meta = pod["metadata"]
         body = {"metadata": {"uid": meta["uid"]}, "status": status}
         try:
-            await self.client.patch(
+            written = await self.client.patch(
                 self.pods, body, name=meta["name"], namespace=meta["namespace"], subresource="status"
             )
         except errors.StatusError as exc:
@@ -335,6 +357,8 @@ class StatusManager:
                 return False
             raise
         self._sent[meta["uid"]] = comparable(status)
+        revision = (written or {}).get("metadata", {}).get("resourceVersion")
+        self._sent_revision[meta["uid"]] = _revision(revision)
         return True
 
     async def confirm_deletion(self, pod: Obj) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from kubeling.kubelet.containers import PodState
@@ -119,7 +121,7 @@ class RecordingClient:
 
     async def patch(self, resource, patch, **kwargs):
         self.patches.append(patch)
-        return {}
+        return {"metadata": {"resourceVersion": str(100 + len(self.patches))}}
 
 
 async def test_status_manager_patches_only_changes() -> None:
@@ -142,3 +144,30 @@ def test_host_network_pod_ip_is_the_node_ip() -> None:
         make_pod(hostNetwork=True), PodState([sandbox(ip="")], [container("abc", "c")]), host_ip="192.0.2.1"
     )
     assert status["podIP"] == "192.0.2.1" and status["podIPs"] == [{"ip": "192.0.2.1"}]
+
+
+async def test_status_rewritten_after_someone_else_changed_it() -> None:
+    """The node lifecycle controller marked the pod not Ready while the node was away: the
+    kubelet, seeing the same status it wrote last, still writes it again."""
+    client = RecordingClient()
+    manager = StatusManager(client, "pods")
+    pod = make_pod()
+    running = PodState([sandbox()], [container("abc", "c")])
+    status = compute_status(pod, running)
+    assert await manager.set_status(pod, status)  # written at revision 101
+
+    lagging = {**pod, "metadata": {**pod["metadata"], "resourceVersion": "90"}}
+    assert not await manager.set_status(lagging, compute_status(pod, running))  # the cache lags
+
+    marked = copy.deepcopy(pod)
+    marked["metadata"]["resourceVersion"] = "150"
+    marked["status"] = copy.deepcopy(status)
+    for condition in marked["status"]["conditions"]:
+        if condition["type"] == "Ready":
+            condition["status"] = "False"
+    assert await manager.set_status(marked, compute_status(pod, running))
+    assert len(client.patches) == 2
+
+    seen_again = {**marked, "status": copy.deepcopy(status)}  # our rewrite, observed
+    seen_again["metadata"] = {**marked["metadata"], "resourceVersion": "102"}
+    assert not await manager.set_status(seen_again, compute_status(pod, running))
