@@ -143,14 +143,24 @@ def _current_recipe(client: docker.DockerClient, ref: str) -> str | None:
     return (image.labels or {}).get(RECIPE_LABEL)
 
 
+class ImagesUnavailable(RuntimeError):
+    """The pod images are neither present nor buildable here."""
+
+
 def ensure_images(client: docker.DockerClient | None = None, binary: str = BUSYBOX_BINARY) -> list[str]:
     """Build whichever kubeling image is missing or stale; returns the refs it built."""
     own = client is None
     client = client or docker.from_env(timeout=120)
     try:
-        if not Path(binary).exists() and all(_current_recipe(client, r.ref) for r in _recipes()):
-            # A host the images were shipped to (docker load) needs no busybox of its own.
-            return []
+        if not Path(binary).exists():
+            missing = [r.ref for r in _recipes() if not _current_recipe(client, r.ref)]
+            if not missing:
+                return []  # a host the images were shipped to (docker load) needs no busybox
+            raise ImagesUnavailable(
+                f"{' and '.join(missing)} not on this Docker Engine, and no {binary} to build them "
+                "from: load them (`kubeling image load`, or `docker load` of the shipped tarballs) "
+                "or install Debian's busybox-static"
+            )
         rootfs = rootfs_tar(binary)
         built = []
         for recipe in _recipes():

@@ -534,7 +534,10 @@ async def run(config: KubeletConfig) -> None:
     from kubeling.kubelet.cni import CNINetwork
     from kubeling.kubelet.docker import DockerRuntime
 
-    await asyncio.to_thread(images.ensure_images)
+    try:
+        await asyncio.to_thread(images.ensure_images)
+    except images.ImagesUnavailable as exc:
+        raise SystemExit(f"kubeling kubelet: {exc}") from None
     cni_dir = Path(config.root_dir) / "cni"
     cni = CNINetwork(
         config.cni_conf_dir,

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import tarfile
+from pathlib import Path
+
+import docker
+import pytest
 
 from kubeling.kubelet import images
 
@@ -38,3 +42,19 @@ def test_image_names_carry_the_kubeling_version() -> None:
 
     assert f"kubeling/pause:{__version__}" == images.PAUSE_IMAGE
     assert f"kubeling/busybox:{__version__}" == images.BUSYBOX_IMAGE
+
+
+class EmptyEngine:
+    """A Docker client whose engine holds none of kubeling's images."""
+
+    class images:  # mirrors docker.DockerClient.images
+        @staticmethod
+        def get(ref: str) -> None:
+            raise docker.errors.ImageNotFound(ref)
+
+
+def test_missing_images_without_busybox_is_a_clear_error(tmp_path: Path) -> None:
+    """Nothing to run pods with and nothing to build it from: one sentence, not a traceback."""
+    with pytest.raises(images.ImagesUnavailable, match="busybox-static") as raised:
+        images.ensure_images(EmptyEngine(), binary=str(tmp_path / "no-busybox"))  # type: ignore[arg-type]
+    assert images.PAUSE_IMAGE in str(raised.value) and "kubeling image load" in str(raised.value)
