@@ -20,22 +20,18 @@ import sqlite3
 import ssl
 import tempfile
 import time
-from pathlib import Path
 
 from aiohttp import web
 
-from kubeling.api import errors
-from kubeling.apiserver.clientcerts import defer_verification
 from kubeling.client.kubeconfig import ConfigError, load_config
 from kubeling.client.rest import RESTClient
 from kubeling.health import HealthServer
-from kubeling.logging.api import MAX_BODY, Handler, LogsAPI, status_response
+from kubeling.logging.api import MAX_BODY, LogsAPI, status_response
 from kubeling.logging.config import StoreConfig
 from kubeling.logging.shipper import GROUP, VERSION
 from kubeling.logging.store import LogStore
-from kubeling.metrics.auth import DelegatedAuth, forbidden_message
-from kubeling.metrics.server import always_allowed
-from kubeling.pki.selfsigned import ensure_serving_cert
+from kubeling.metrics.auth import DelegatedAuth
+from kubeling.metrics.serving import guard, serving_context
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +71,22 @@ class LogStoreServer:
             asyncio.create_task(self._refresh_auth(), name="log-store-auth"),
             asyncio.create_task(self._sweep(), name="log-store-retention"),
         ]
-        app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
+        allow = self.config.authorization_always_allow_paths
+        middleware = guard(self.auth, allow, status_response, group=GROUP, version=VERSION)
+        app = web.Application(middlewares=[middleware], client_max_size=MAX_BODY)
         app.router.add_routes(self.api.routes())
         for endpoint in ("healthz", "livez", "readyz"):
             app.router.add_get(f"/{endpoint}", self.health._all)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.bind_address, self.port, ssl_context=self._ssl_context())
+        context, self._tempdir = serving_context(
+            self.config.tls_cert_file,
+            self.config.tls_private_key_file,
+            self.config.cert_dir,
+            SERVING_HOSTS,
+            "log-store",
+        )
+        site = web.TCPSite(self._runner, self.config.bind_address, self.port, ssl_context=context)
         await site.start()
         sockets = getattr(site._server, "sockets", None) or []
         if sockets:
@@ -114,26 +119,6 @@ class LogStoreServer:
             self._tempdir.cleanup()
             self._tempdir = None
 
-    def _ssl_context(self) -> ssl.SSLContext:
-        cert, key = self.config.tls_cert_file, self.config.tls_private_key_file
-        if not (cert and key):
-            if self.config.cert_dir:
-                directory = Path(self.config.cert_dir)
-                directory.mkdir(parents=True, exist_ok=True)
-            else:
-                self._tempdir = tempfile.TemporaryDirectory(prefix="kubeling-log-store-")
-                directory = Path(self._tempdir.name)
-            _, crt_path, key_path = ensure_serving_cert(directory, SERVING_HOSTS)
-            cert, key = str(crt_path), str(key_path)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert, key)
-        # Client certificates (the aggregator's front-proxy pair) are checked by DelegatedAuth.
-        if not defer_verification(context):
-            log.warning("cannot defer client certificate checks to the authenticator: tokens only")
-            context.verify_mode = ssl.CERT_NONE
-        context.set_alpn_protocols(["http/1.1"])
-        return context
-
     async def _refresh_auth(self) -> None:
         while True:
             loaded = self.auth.loaded
@@ -148,25 +133,6 @@ class LogStoreServer:
                 removed = await asyncio.to_thread(self.store.delete_before, cutoff)
                 if removed:
                     log.info("deleted %d lines older than %.0fs", removed, self.config.retention)
-
-    @web.middleware
-    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        path = request.path
-        if always_allowed(path, self.config.authorization_always_allow_paths):
-            return await handler(request)
-        try:
-            user = await self.auth.authenticate(request)
-            allowed, reason = await self.auth.authorize(user, request.method, path)
-            if not allowed:
-                message = forbidden_message(user, request.method, path, reason, GROUP, VERSION)
-                raise errors.forbidden(message)
-            return await handler(request)
-        except errors.StatusError as exc:
-            return status_response(exc)
-        except web.HTTPNotFound:
-            return status_response(
-                errors.StatusError(404, "NotFound", "the server could not find the requested resource")
-            )
 
 
 async def run(config: StoreConfig) -> None:

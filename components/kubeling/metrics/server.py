@@ -21,34 +21,27 @@ import logging
 import ssl
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from aiohttp import web
 
-from kubeling.api import errors
-from kubeling.apiserver.clientcerts import defer_verification
 from kubeling.client.informer import Informer
 from kubeling.client.kubeconfig import ConfigError, load_config
 from kubeling.client.paths import StaticResource
 from kubeling.client.rest import RESTClient
 from kubeling.health import HealthServer
 from kubeling.metrics.api import MetricsAPI, status_response
-from kubeling.metrics.auth import DelegatedAuth, forbidden_message
+from kubeling.metrics.auth import GROUP, VERSION, DelegatedAuth
 from kubeling.metrics.config import MetricsServerConfig
 from kubeling.metrics.scraper import Scraper
 from kubeling.metrics.selfmetrics import ScrapeStats, exposition
+from kubeling.metrics.serving import guard, serving_context
 from kubeling.metrics.storage import MetricsStorage
-from kubeling.pki.selfsigned import ensure_serving_cert
 
 log = logging.getLogger(__name__)
 
 NODES = StaticResource("", "v1", "nodes", namespaced=False)
 PODS = StaticResource("", "v1", "pods")
 SERVING_HOSTS = ["localhost", "127.0.0.1", "metrics-server", "metrics-server.kube-system.svc"]
-
-NOT_FOUND = "the server could not find the requested resource"
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class MetricsServer:
@@ -106,7 +99,9 @@ class MetricsServer:
         ]
         await self.auth.refresh()
         self._tasks.append(asyncio.create_task(self._refresh_auth(), name="metrics-server-auth"))
-        app = web.Application(middlewares=[self._guard])
+        allow = self.config.authorization_always_allow_paths
+        middleware = guard(self.auth, allow, status_response, group=GROUP, version=VERSION)
+        app = web.Application(middlewares=[middleware])
         app.router.add_routes(self.api.routes())
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/livez", self.live._all)
@@ -116,7 +111,14 @@ class MetricsServer:
         app.router.add_get("/readyz/{check}", self.ready._one)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.bind_address, self.port, ssl_context=self._ssl_context())
+        context, self._tempdir = serving_context(
+            self.config.tls_cert_file,
+            self.config.tls_private_key_file,
+            self.config.cert_dir,
+            SERVING_HOSTS,
+            "metrics-server",
+        )
+        site = web.TCPSite(self._runner, self.config.bind_address, self.port, ssl_context=context)
         await site.start()
         sockets = getattr(site._server, "sockets", None) or []
         if sockets:
@@ -145,26 +147,6 @@ class MetricsServer:
         if self._tempdir is not None:
             self._tempdir.cleanup()
             self._tempdir = None
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        cert, key = self.config.tls_cert_file, self.config.tls_private_key_file
-        if not (cert and key):
-            if self.config.cert_dir:
-                directory = Path(self.config.cert_dir)
-                directory.mkdir(parents=True, exist_ok=True)
-            else:
-                self._tempdir = tempfile.TemporaryDirectory(prefix="kubeling-metrics-server-")
-                directory = Path(self._tempdir.name)
-            _, crt_path, key_path = ensure_serving_cert(directory, SERVING_HOSTS)
-            cert, key = str(crt_path), str(key_path)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert, key)
-        # Client certificates are checked by auth.py against CAs that may change at run time.
-        if not defer_verification(context):
-            log.warning("cannot defer client certificate checks to the authenticator: tokens only")
-            context.verify_mode = ssl.CERT_NONE
-        context.set_alpn_protocols(["http/1.1"])
-        return context
 
     # -- loops -----------------------------------------------------------------------------
 
@@ -197,29 +179,6 @@ class MetricsServer:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(text=exposition(self.stats, self.storage), content_type="text/plain")
-
-    # -- requests --------------------------------------------------------------------------
-
-    @web.middleware
-    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        path = request.path
-        if always_allowed(path, self.config.authorization_always_allow_paths):
-            return await handler(request)
-        try:
-            user = await self.auth.authenticate(request)
-            allowed, reason = await self.auth.authorize(user, request.method, path)
-            if not allowed:
-                raise errors.forbidden(forbidden_message(user, request.method, path, reason))
-            return await handler(request)
-        except errors.StatusError as exc:
-            return status_response(exc)
-        except web.HTTPNotFound:
-            return status_response(errors.StatusError(404, "NotFound", NOT_FOUND))
-
-
-def always_allowed(path: str, patterns: list[str]) -> bool:
-    """``--authorization-always-allow-paths``: exact paths, or prefixes ending in ``*``."""
-    return any(path == p or (p.endswith("*") and path.startswith(p[:-1])) for p in patterns)
 
 
 async def run(config: MetricsServerConfig) -> None:
