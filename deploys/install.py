@@ -51,7 +51,7 @@ if node is not None:
     if node.etcd and cluster.datastore == "etcd":
         etcd(cluster, node, certificates)
     if node.control_plane:
-        control_plane(cluster, node)
+        control_plane(cluster, node, certs)
     if cluster.ha:
         lb(cluster, node, [venv])
     kubelet(cluster, node, [*certificates, venv])

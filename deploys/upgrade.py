@@ -27,9 +27,9 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
-from deploys.cluster import ClusterError, render
+from deploys.cluster import ClusterError
 from deploys.tasks import artifacts, context
-from deploys.tasks.control_plane import COMPONENTS
+from deploys.tasks.control_plane import COMPONENTS, manifest
 from deploys.tasks.upgrade import (
     KubelingVersion,
     NodeUpgrade,
@@ -74,7 +74,9 @@ if node is not None:
             plan=dataclasses.replace(
                 plan,
                 endpoint=f"{node.ip}:{cluster.apiserver_port}",
-                manifests=tuple((c, render(f"{c}.yaml.j2", at_target, node)) for c in COMPONENTS),
+                manifests=tuple(
+                    (c, manifest(at_target, node, c, artifacts.pki_dir(at_target))) for c in COMPONENTS
+                ),
             ),
             _serial=True,
         )

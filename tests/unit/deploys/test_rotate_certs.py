@@ -91,3 +91,17 @@ def test_node_ready_needs_a_heartbeat_after_the_restart(beat: str, waiting: str)
     args = argparse.Namespace(node="w", since=1893456005.0)  # 2030-01-01T00:00:05Z
     verdict = asyncio.run(certs_steps.node_ready(FakeClient(node), args))  # type: ignore[arg-type]
     assert (verdict == "") if not waiting else (waiting in verdict)
+
+
+def test_install_and_rotation_write_the_same_manifest(source: Path) -> None:
+    """install.py (and upgrade.py) annotate like rotate_certs.py: an install after a rotation
+    finds the manifests as they are and restarts nothing."""
+    from deploys.tasks.control_plane import COMPONENTS, manifest
+
+    node = HA.control_planes[0]
+    certs_hash = certs.certificates_hash(HA, node, source)
+    for component in COMPONENTS:
+        installed = manifest(HA, node, component, source)
+        rotated, _ = certs.annotated_manifest(HA, node, component, certs_hash)
+        assert installed.encode() == rotated
+        assert yaml.safe_load(installed)["metadata"]["annotations"][certs.ANNOTATION] == certs_hash
