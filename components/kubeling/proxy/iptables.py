@@ -11,6 +11,7 @@ with a text that deletes every jump rule and chain this proxy owns.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import shlex
 from collections.abc import Iterable, Sequence
@@ -66,9 +67,34 @@ def _jump_of(rule: str) -> tuple[str, str, str]:
 
 
 def missing_jumps(saved: dict[str, SavedTable]) -> list[JumpRule]:
-    """The jump rules of :data:`JUMPS` that are not in their builtin chain."""
-    present = {(table, *_jump_of(rule)) for table, contents in saved.items() for rule in contents.rules}
-    return [j for j in JUMPS if (j.table, j.chain, j.target, j.comment) not in present]
+    """The jump rules of :data:`JUMPS` that are not at the top of their builtin chain: absent
+    ones, and ones another program's rule now precedes (marked ``misplaced``, to be moved).
+
+    Position matters: the CNI firewall plugin inserts an ACCEPT of each pod's traffic at the
+    top of FORWARD, and a pod's packet to a Service without endpoints would then be routed
+    off the node instead of reaching the REJECT in KUBE-SERVICES.
+    """
+    ours = {(j.table, j.chain, j.target, j.comment) for j in JUMPS}
+    on_top: set[tuple[str, str, str, str]] = set()
+    present: set[tuple[str, str, str, str]] = set()
+    for table, contents in saved.items():
+        foreign_seen: set[str] = set()  # builtin chains where a rule not ours came first
+        for rule in contents.rules:
+            key = (table, *_jump_of(rule))
+            if key in ours:
+                present.add(key)
+                if key[1] not in foreign_seen:
+                    on_top.add(key)
+            else:
+                foreign_seen.add(key[1])
+    wanted = []
+    for jump in JUMPS:
+        key = (jump.table, jump.chain, jump.target, jump.comment)
+        if key not in present:
+            wanted.append(jump)
+        elif key not in on_top:
+            wanted.append(dataclasses.replace(jump, misplaced=True))
+    return wanted
 
 
 def cleanup_text(saved: dict[str, SavedTable]) -> tuple[str, int]:

@@ -37,6 +37,7 @@ class JumpRule:
     target: str
     comment: str
     match: tuple[str, ...] = ()
+    misplaced: bool = field(default=False, compare=False)  # present, but below another's rule
 
     def spec(self) -> str:
         return " ".join([*self.match, "-m", "comment", "--comment", f'"{self.comment}"', "-j", self.target])
@@ -170,6 +171,8 @@ def build_rules(
 
     jumps = {"filter": [], "nat": []}  # type: dict[str, list[str]]
     for jump in missing_jumps:
+        if jump.misplaced:
+            jumps[jump.table].append(f"-D {jump.chain} {jump.spec()}")
         jumps[jump.table].append(f"-I {jump.chain} 1 {jump.spec()}")
     text = "\n".join(
         [

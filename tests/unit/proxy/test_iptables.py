@@ -55,6 +55,34 @@ def test_missing_jumps_are_the_ones_not_already_installed():
     }
 
 
+def test_a_jump_below_another_programs_rule_is_moved_back_to_the_top():
+    """The CNI firewall plugin's ACCEPT of pod traffic inserted above KUBE-SERVICES would let a
+    pod's packet to a Service without endpoints leave the node instead of being rejected."""
+    ours = '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals"'
+    cni = '-A FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD\n'
+    saved = SAVED.replace(ours, cni + ours)
+    wanted = {(j.table, j.chain, j.target): j for j in missing_jumps(parse_save(saved))}
+    moved = wanted[("filter", "FORWARD", "KUBE-SERVICES")]
+    assert moved.misplaced
+    assert not wanted[("filter", "FORWARD", "KUBE-FORWARD")].misplaced  # absent: inserted only
+    assert ("nat", "PREROUTING", "KUBE-SERVICES") not in wanted  # ours and first: left alone
+    _, tables = build_for_jumps([moved])
+    assert tables["filter"][:2] == [f"-D FORWARD {moved.spec()}", f"-I FORWARD 1 {moved.spec()}"]
+
+
+def build_for_jumps(jumps: list) -> tuple[str, dict[str, list[str]]]:
+    from kubeling.proxy.rules import RuleOptions, build_rules
+
+    text = build_rules({}, {}, RuleOptions(), missing_jumps=jumps).text
+    tables: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.startswith("*"):
+            current = tables.setdefault(line[1:], [])
+        elif line.startswith(("-D ", "-I ")):
+            current.append(line)
+    return text, tables
+
+
 def test_cleanup_deletes_our_jumps_and_chains_and_nothing_else():
     text, deleted = cleanup_text(parse_save(SAVED))
     assert deleted == 3
