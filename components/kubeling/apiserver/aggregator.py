@@ -39,7 +39,7 @@ from aiohttp import web
 
 from kubeling.api import errors
 from kubeling.apiserver.authn import User
-from kubeling.apiserver.relay import relay
+from kubeling.apiserver.relay import forwardable_headers, relay
 
 if TYPE_CHECKING:
     from kubeling.apiserver.app import APIServer
@@ -50,20 +50,7 @@ GROUP = "apiregistration.k8s.io"
 RESOURCE = "apiservices"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 _CONNECT_TIMEOUT = 10.0
-# Hop-by-hop headers, the caller's credentials and identity assertions: never forwarded.
-_DROP_REQUEST = {
-    "host",
-    "authorization",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-}
-_DROP_REQUEST_PREFIXES = ("x-remote-", "impersonate-")
+_DROP_REQUEST_PREFIXES = ("x-remote-", "impersonate-")  # besides the client hop headers
 
 
 class BackendUnavailable(Exception):
@@ -167,12 +154,7 @@ def resolve(server: APIServer, ref: Mapping[str, Any], *, endpoint_routing: bool
 
 def forwarded_headers(incoming: Mapping[str, str], user: User) -> list[tuple[str, str]]:
     """The caller's headers minus credentials and hop-by-hop ones, plus the identity headers."""
-    items = incoming.items()
-    headers = [
-        (k, v)
-        for k, v in items
-        if k.lower() not in _DROP_REQUEST and not k.lower().startswith(_DROP_REQUEST_PREFIXES)
-    ]
+    headers = forwardable_headers(incoming.items(), _DROP_REQUEST_PREFIXES)
     headers.append(("X-Remote-User", user.name))
     headers += [("X-Remote-Group", group) for group in user.groups]
     for key, values in user.extra.items():

@@ -34,7 +34,7 @@ from yarl import URL
 
 from kubeling.api import errors
 from kubeling.apiserver.aggregator import SERVICE_NAME_LABEL
-from kubeling.apiserver.relay import HOP_HEADERS
+from kubeling.apiserver.relay import HOP_HEADERS, forwardable_headers
 from kubeling.apiserver.requestinfo import RequestInfo
 
 if TYPE_CHECKING:
@@ -43,20 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _CONNECT_TIMEOUT = 10.0
-# The client's hop, its credentials and impersonation: never forwarded to a backend.
-_DROP_REQUEST = {
-    "host",
-    "authorization",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-}
-_DROP_REQUEST_PREFIXES = ("impersonate-",)
+_DROP_REQUEST_PREFIXES = ("impersonate-",)  # besides the client hop headers
 
 
 @dataclass(frozen=True)
@@ -220,11 +207,7 @@ class ServiceProxy:
     async def _forward(
         self, request: web.Request, scheme: str, host: str, port: int, path: str, prefix: str
     ) -> web.StreamResponse:
-        headers = [
-            (k, v)
-            for k, v in request.headers.items()
-            if k.lower() not in _DROP_REQUEST and not k.lower().startswith(_DROP_REQUEST_PREFIXES)
-        ]
+        headers = forwardable_headers(request.headers.items(), _DROP_REQUEST_PREFIXES)
         headers.append(("X-Forwarded-Uri", request.raw_path))
         body = await request.read() if request.can_read_body else None
         address = f"[{host}]" if ":" in host else host
