@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
+import resource
 import sys
 import tempfile
 import time
@@ -23,6 +26,8 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import loadgen
 
 from kubeling.storage.factory import open_storage
 from tests.fixtures.etcd import EtcdServer
@@ -34,12 +39,64 @@ APISERVER_ONLY = ["--disable-controller-manager", "--disable-scheduler"]
 PAYLOAD = "x" * 1024
 
 
+class CPUMeter:
+    """CPU seconds spent by this process and by other processes (and their children)."""
+
+    def __init__(self, **pids: int) -> None:
+        self.pids = pids
+        self._start: dict[str, float] = {}
+
+    @staticmethod
+    def _process_tree_cpu(pid: int) -> float:
+        total = 0.0
+        for child in [pid, *_descendants(pid)]:
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
+    def _now(self) -> dict[str, float]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        now = {"load generator": usage.ru_utime + usage.ru_stime}
+        for name, pid in self.pids.items():
+            now[name] = self._process_tree_cpu(pid)
+        return now
+
+    def __enter__(self) -> CPUMeter:
+        self._start = self._now()
+        return self
+
+    def per_op(self, count: int) -> dict[str, float]:
+        """Microseconds of CPU per operation since entering, by process."""
+        end = self._now()
+        return {name: (end[name] - self._start[name]) / count * 1e6 for name in end}
+
+    def __exit__(self, *_exc: object) -> None:
+        pass
+
+
+def _descendants(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        direct = [int(c) for c in children.read_text().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+    return [d for c in direct for d in (c, *_descendants(c))]
+
+
+def cpu_line(per_op: dict[str, float]) -> str:
+    parts = ", ".join(f"{name} {us:.0f}" for name, us in per_op.items())
+    return f"{parts}; total {sum(per_op.values()):.0f}"
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
-async def raw_creates(backend: str, count: int, *, etcd: list[str] | None, data_dir: Path) -> float:
+async def raw_creates(
+    backend: str, count: int, *, etcd: list[str] | None, data_dir: Path, meter: CPUMeter | None = None
+) -> tuple[float, dict[str, float]]:
     storage = await open_storage(backend=backend, etcd_servers=etcd, data_dir=str(data_dir))
     value = json.dumps({"data": {"payload": PAYLOAD}}).encode()
     queue = list(range(count))
@@ -49,17 +106,21 @@ async def raw_creates(backend: str, count: int, *, etcd: list[str] | None, data_
             n = queue.pop()
             await storage.create(f"/bench/raw/{n:08d}", value)
 
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    elapsed = time.perf_counter() - start
+    with meter or CPUMeter() as cpu:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        elapsed = time.perf_counter() - start
+        per_op = cpu.per_op(count)
     await storage.close()
-    return count / elapsed
+    per_op["client"] = per_op.pop("load generator")
+    return count / elapsed, per_op
 
 
 class Client:
     def __init__(self, server: KubelingServer) -> None:
         self.base = server.url
-        self.headers = {"Authorization": f"Bearer {server.token()}", "Content-Type": "application/json"}
+        self.token = server.token()
+        self.headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
         self.ssl = server.ssl_context()
 
     def session(self) -> aiohttp.ClientSession:
@@ -68,24 +129,29 @@ class Client:
         )
 
 
-async def api_creates(client: Client, namespace: str, count: int) -> float:
-    queue = list(range(count))
+async def api_creates(
+    client: Client, namespace: str, count: int, meter: CPUMeter | None = None
+) -> tuple[float, dict[str, float]]:
+    """ConfigMap creates/s from CONCURRENCY keep-alive clients, and CPU µs per create by process."""
     async with client.session() as session:
         await session.post(f"{client.base}/api/v1/namespaces", json={"metadata": {"name": namespace}})
 
-        async def worker() -> None:
-            while queue:
-                n = queue.pop()
-                body = {"metadata": {"name": f"cm-{n:06d}"}, "data": {"payload": PAYLOAD}}
-                async with session.post(
-                    f"{client.base}/api/v1/namespaces/{namespace}/configmaps", json=body
-                ) as r:
-                    if r.status != 201:
-                        raise RuntimeError(f"create failed: {r.status} {await r.text()}")
+    def body(n: int) -> bytes:
+        return json.dumps({"metadata": {"name": f"cm-{n:06d}"}, "data": {"payload": PAYLOAD}}).encode()
 
+    with meter or CPUMeter() as cpu:
         start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        return count / (time.perf_counter() - start)
+        await loadgen.post_many(
+            client.base,
+            f"/api/v1/namespaces/{namespace}/configmaps",
+            body,
+            count,
+            token=client.token,
+            ssl_context=client.ssl,
+            concurrency=CONCURRENCY,
+        )
+        elapsed = time.perf_counter() - start
+        return count / elapsed, cpu.per_op(count)
 
 
 async def latencies(client: Client, namespace: str, samples: int) -> dict[str, tuple[float, float]]:
@@ -132,16 +198,29 @@ async def latencies(client: Client, namespace: str, samples: int) -> dict[str, t
 
 
 async def bench_backend(
-    name: str, server: KubelingServer, creates: int, list_size: int, raw_rate: float
+    name: str,
+    server: KubelingServer,
+    creates: int,
+    list_size: int,
+    raw: tuple[float, dict[str, float]],
+    *,
+    etcd_pid: int | None = None,
+    run: int = 1,
 ) -> None:
     client = Client(server)
-    rate = await api_creates(client, "bench-create", creates)
-    await api_creates(client, "bench-list", list_size)
-    lat = await latencies(client, "bench-list", 200)
+    assert server.process is not None
+    pids = {"apiserver": server.process.pid} | ({"etcd": etcd_pid} if etcd_pid else {})
+    # Namespaces of their own: several runs may share one etcd.
+    rate, cpu = await api_creates(client, f"bench-create-{run}", creates, CPUMeter(**pids))
+    await api_creates(client, f"bench-list-{run}", list_size)
+    lat = await latencies(client, f"bench-list-{run}", 200)
+    raw_rate, raw_cpu = raw
     print(f"\n== {name}")
     print(f"creates/s through apiserver (64 clients, 1 KiB ConfigMaps): {rate:8.0f}")
     print(f"raw storage create-if-absent/s (same client, same run):     {raw_rate:8.0f}")
     print(f"ratio apiserver/raw:                                         {rate / raw_rate:8.2f}")
+    print(f"CPU µs per create through the apiserver: {cpu_line(cpu)}")
+    print(f"CPU µs per raw create:                   {cpu_line(raw_cpu)}")
     for key in ("get", "list", "watch"):
         p50, p99 = lat[key]
         label = {
@@ -156,20 +235,37 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--creates", type=int, default=3000)
     parser.add_argument("--list-size", type=int, default=5000)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="apiserver processes for the second etcd run (--apiserver-workers); the first has one",
+    )
     args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} CPUs; every process below shares them")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         etcd = EtcdServer(root / "etcd")
         etcd.start()
+        assert etcd.process is not None
+        etcd_pid = etcd.process.pid
         try:
-            raw = await raw_creates("etcd3", args.creates, etcd=etcd.endpoints, data_dir=root)
-            server = KubelingServer(
-                root / "on-etcd", etcd_servers=etcd.endpoints, extra_args=APISERVER_ONLY
-            ).start()
-            try:
-                await bench_backend("etcd", server, args.creates, args.list_size, raw)
-            finally:
-                server.stop()
+            raw = await raw_creates(
+                "etcd3", args.creates, etcd=etcd.endpoints, data_dir=root, meter=CPUMeter(etcd=etcd_pid)
+            )
+            for workers in dict.fromkeys((1, args.workers)):
+                server = KubelingServer(
+                    root / f"on-etcd-{workers}",
+                    etcd_servers=etcd.endpoints,
+                    extra_args=[*APISERVER_ONLY, "--apiserver-workers", str(workers)],
+                ).start()
+                try:
+                    label = f"etcd, {workers} apiserver process{'es' if workers > 1 else ''}"
+                    await bench_backend(
+                        label, server, args.creates, args.list_size, raw, etcd_pid=etcd_pid, run=workers
+                    )
+                finally:
+                    server.stop()
         finally:
             etcd.stop()
         raw = await raw_creates("sqlite", args.creates, etcd=None, data_dir=root / "raw-sqlite")
@@ -181,4 +277,8 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    import uvloop
+
+    # The servers run on uvloop; so does the load generator (asyncio's own TLS costs it 2x the CPU).
+    uvloop.install()
     asyncio.run(main())

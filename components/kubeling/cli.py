@@ -78,6 +78,7 @@ def _add_apiserver(sub: argparse._SubParsersAction) -> None:
         help="how often to compact datastore history (e.g. 5m, 300s, 0 to disable)",
     )
     _add_aggregation_flags(p)
+    _add_workers_flag(p, "--workers")
     for which in ("not-ready", "unreachable"):
         p.add_argument(
             f"--default-{which}-toleration-seconds",
@@ -86,6 +87,25 @@ def _add_apiserver(sub: argparse._SubParsersAction) -> None:
             help=f"tolerationSeconds of the {which}:NoExecute toleration added to pods that have none",
         )
     p.set_defaults(run=_run_apiserver)
+
+
+def _add_workers_flag(p: argparse.ArgumentParser, name: str) -> None:
+    p.add_argument(
+        name,
+        type=int,
+        default=1,
+        help="apiserver processes sharing the port (SO_REUSEPORT; more than 1 needs etcd)",
+    )
+
+
+def _check_workers(command: str, workers: int, *, etcd: bool) -> None:
+    if workers < 1:
+        raise SystemExit(f"kubeling {command}: the number of apiserver workers must be at least 1")
+    if workers > 1 and not etcd:
+        raise SystemExit(
+            f"kubeling {command}: several apiserver workers need etcd "
+            "(the embedded datastore belongs to one process)"
+        )
 
 
 def _add_aggregation_flags(p: argparse.ArgumentParser) -> None:
@@ -121,6 +141,7 @@ def _run_apiserver(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
 
     if args.storage_backend == "etcd3" and not args.etcd_servers:
         raise SystemExit("kubeling apiserver: --etcd-servers is required with --storage-backend=etcd3")
+    _check_workers("apiserver", args.workers, etcd=args.storage_backend == "etcd3")
     return run(
         APIServerConfig(
             bind_address=args.bind_address,
@@ -158,6 +179,7 @@ def _run_apiserver(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
             proxy_client_cert_file=args.proxy_client_cert_file,
             proxy_client_key_file=args.proxy_client_key_file,
             enable_aggregator_routing=args.enable_aggregator_routing,
+            workers=args.workers,
         )
     )
 
@@ -191,12 +213,14 @@ def _add_server(sub: argparse._SubParsersAction) -> None:
         help="addons from templates/addons to apply once the API is up (kube-proxy,dns,metrics-server)",
     )
     p.add_argument("--addons-image", default="", help="the addons' image (default kubeling/kubeling:VERSION)")
+    _add_workers_flag(p, "--apiserver-workers")
     p.set_defaults(run=_run_server)
 
 
 def _run_server(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
     from kubeling.server import ServerConfig, run
 
+    _check_workers("server", args.apiserver_workers, etcd=bool(args.etcd_servers))
     return run(
         ServerConfig(
             data_dir=args.data_dir,
@@ -213,6 +237,7 @@ def _run_server(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
             with_kubelet=args.with_kubelet,
             addons=args.addons,
             addons_image=args.addons_image,
+            apiserver_workers=args.apiserver_workers,
         )
     )
 

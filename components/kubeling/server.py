@@ -60,6 +60,7 @@ class ServerConfig:
     with_kubelet: bool = False
     addons: list[str] = field(default_factory=list)
     addons_image: str = ""
+    apiserver_workers: int = 1
 
 
 ADMIN = "admin"
@@ -179,6 +180,7 @@ def apiserver_config(config: ServerConfig) -> APIServerConfig:
         proxy_client_key_file=str(front_proxy_key),
         # This process may run where no kube-proxy programs cluster IPs: go to endpoints directly.
         enable_aggregator_routing=True,
+        workers=config.apiserver_workers,
     )
 
 
@@ -190,7 +192,7 @@ def _client_host(config: ServerConfig) -> str:
 async def start(config: ServerConfig) -> APIServer:
     data_dir = config.data_dir.resolve()
     server = APIServer(apiserver_config(config))
-    await server.start()
+    await server.start(on_serving=lambda s: _kubelet_client_identity(data_dir, s))
     host = _client_host(config)
     kubeconfig = data_dir / "admin.kubeconfig"
     write_kubeconfig(
@@ -201,7 +203,6 @@ async def start(config: ServerConfig) -> APIServer:
     )
     log.info("admin kubeconfig: %s", kubeconfig)
     _write_node_kubeconfig(data_dir, f"https://{host}:{server.port}", config.node_name)
-    _kubelet_client_identity(data_dir, server)
     return server
 
 
@@ -218,6 +219,8 @@ def _kubelet_client_identity(data_dir: Path, server: APIServer) -> None:
         organizations=("system:masters",),
     )
     server.kubelet_proxy.set_client_certificate(str(crt), str(key))
+    # Through the config, the apiserver's worker processes get the same identity.
+    server.config.kubelet_client_certificate, server.config.kubelet_client_key = str(crt), str(key)
 
 
 def _write_node_kubeconfig(data_dir: Path, url: str, node_name: str) -> Path:

@@ -12,6 +12,7 @@ import contextlib
 import gc
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +61,7 @@ from kubeling.apiserver.satokens import ServiceAccountTokens
 from kubeling.apiserver.store import ResourceStore, WriteContext
 from kubeling.apiserver.strategies import Checks, default_checks, strategy_for
 from kubeling.apiserver.watchcache import WatchCache
+from kubeling.apiserver.workers import WorkerPool
 from kubeling.storage import Storage, StorageError, UnavailableError
 from kubeling.storage.factory import open_storage
 
@@ -88,8 +90,18 @@ def _tune_gc() -> None:
 
 
 class APIServer:
-    def __init__(self, config: APIServerConfig, *, checks: Checks | None = None) -> None:
+    """One apiserver process.
+
+    The primary (the default) bootstraps the cluster's objects and runs the
+    singleton loops; with ``config.workers > 1`` it also starts serving-only
+    secondaries on the same port (``workers.py``).
+    """
+
+    def __init__(
+        self, config: APIServerConfig, *, checks: Checks | None = None, primary: bool = True
+    ) -> None:
         self.config = config
+        self.primary = primary
         self.registry = Registry()
         self.checks = checks or default_checks()
         self.storage: Storage | None = None
@@ -111,8 +123,10 @@ class APIServer:
             self.authenticator.request_header = requestheader.RequestHeaderAuthenticator(request_header)
         self.aggregator = aggregator.AggregatorProxy(self)
         self.availability = availability.AvailabilityController(self, self.aggregator)
-        self.aggregator.on_unreachable = lambda name: self.availability.mark([name])
+        if primary:
+            self.aggregator.on_unreachable = lambda name: self.availability.mark([name])
         self._runner: web.AppRunner | None = None
+        self._workers: WorkerPool | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._endpoints: EndpointReconciler | None = None
         self.port = config.secure_port
@@ -144,30 +158,39 @@ class APIServer:
             not_ready_toleration_seconds=config.default_not_ready_toleration_seconds,
             unreachable_toleration_seconds=config.default_unreachable_toleration_seconds,
         )
-        await self._bootstrap()
-        await ensure_system_priority_classes(self)
-        await ensure_bootstrap_policy(self)
-        await aggregate_once(self)
-        await autoregister.ensure_local_api_services(self)
+        if self.primary:
+            await self._bootstrap()
+            await ensure_system_priority_classes(self)
+            await ensure_bootstrap_policy(self)
+            await aggregate_once(self)
+            await autoregister.ensure_local_api_services(self)
         self.authorizer = build_authorizer(
             [m.strip() for m in self.config.authorization_mode.split(",") if m.strip()],
             CacheRBACLister(self),
             CachePodsLister(self),
         )
-        self._tasks.append(asyncio.create_task(aggregation_loop(self), name="clusterrole-aggregation"))
+        # Every process serves established CRDs; only the primary writes their status.
         self._tasks.append(asyncio.create_task(crds.establish_loop(self), name="crd-establisher"))
-        self._tasks.append(
-            asyncio.create_task(
-                self.availability.run(config.apiservice_resync_interval), name="apiservice-availability"
+        if self.primary:
+            self._tasks.append(asyncio.create_task(aggregation_loop(self), name="clusterrole-aggregation"))
+            self._tasks.append(
+                asyncio.create_task(
+                    self.availability.run(config.apiservice_resync_interval), name="apiservice-availability"
+                )
             )
-        )
-        if config.etcd_compaction_interval > 0:
-            self._tasks.append(asyncio.create_task(self._compact_loop(), name="compactor"))
+            if config.etcd_compaction_interval > 0:
+                self._tasks.append(asyncio.create_task(self._compact_loop(), name="compactor"))
         # What startup built (schemas, the loaded cache, modules) lives as long as
         # the process: keep it out of every later collection.
         gc.freeze()
 
-    async def start(self) -> None:
+    async def start(self, on_serving: Callable[[APIServer], None] | None = None) -> None:
+        """Open, serve, then (primary) publish and start the workers.
+
+        ``on_serving`` runs once the port is bound and the self-signed PKI
+        exists, before any worker is spawned: what it puts in ``self.config``
+        reaches the workers too.
+        """
         await self.open()
         app = self.make_app()
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
@@ -178,14 +201,24 @@ class APIServer:
             self.config.secure_port,
             ssl_context=self._ssl_context(),
             backlog=1024,
+            # Several processes accept on one port; the kernel balances connections.
+            reuse_port=self.config.workers > 1 or not self.primary,
         )
         await site.start()
         sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
         if sockets:
             self.port = sockets[0].getsockname()[1]
         log.info("serving securely on %s:%d", self.config.bind_address, self.port)
+        if not self.primary:
+            return
         # After the serving context: without a PKI it is what makes the client CA file.
         await requestheader.publish(self)
+        if on_serving is not None:
+            on_serving(self)
+        if self.config.workers > 1:
+            # Spawned now: the serving certificate and client CA files exist.
+            self._workers = WorkerPool(self.config, self.port, self.config.workers - 1)
+            self._workers.start()
         address = advertised_address(self.config.advertise_address, self.config.bind_address)
         if address:
             self._endpoints = EndpointReconciler(self, address, self.port)
@@ -213,6 +246,8 @@ class APIServer:
                 log.warning("compaction failed: %s", exc)
 
     async def stop(self) -> None:
+        if self._workers is not None:
+            await self._workers.stop()
         if self._endpoints is not None:
             try:
                 await asyncio.wait_for(self._endpoints.remove_self(), 5)

@@ -52,3 +52,5 @@ class APIServerConfig:
     enable_aggregator_routing: bool = False
     # Seconds between availability checks of every APIService.
     apiservice_resync_interval: float = 30.0
+    # Processes serving the port (SO_REUSEPORT); the first is the primary (workers.py).
+    workers: int = 1

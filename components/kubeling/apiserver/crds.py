@@ -80,6 +80,13 @@ class CRDServing:
         store = self.server.store("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         name = crd["metadata"]["name"]
         ctx = WriteContext(user="system:apiserver", field_manager="kube-apiserver", subresource="status")
+        if not self.server.primary:
+            # A secondary process serves what the primary established and writes nothing.
+            if crd["metadata"].get("deletionTimestamp") or not _established(crd):
+                self.unregister(name)
+            else:
+                self.register(crd)
+            return
         if crd["metadata"].get("deletionTimestamp"):
             await self._cleanup(crd)
             return
