@@ -583,6 +583,11 @@ async def test_hooks_and_crash_loop_back_off(harness: Harness) -> None:
     status = container_status(crash)
     assert status["restartCount"] >= 1 and status["lastState"]["terminated"]["exitCode"] == 2
     assert phase(crash) == "Running"  # restartPolicy Always: the pod runs on, restarting
+    # The next failure doubles the back-off, as upstream's 10s, 20s, 40s ... 5m.
+    grown = await h.pod_when(
+        "crash", lambda p: "back-off 20s" in waiting(p).get("message", ""), what="back-off grows", timeout=60
+    )
+    assert container_status(grown)["restartCount"] >= 2
 
     async def hooks_gone() -> bool:
         try:
