@@ -83,6 +83,8 @@ class Cluster:
     datastore: str = "etcd"
     addons: tuple[str, ...] = ("kube-proxy", "hostgw", "dns", "metrics-server", "node-certificate-rotation")
     apiserver_port: int = APISERVER_PORT
+    # Processes of each control plane's apiserver (kubeling apiserver --workers); etcd only.
+    apiserver_workers: int = 1
 
     def __post_init__(self) -> None:
         self.validate()
@@ -101,6 +103,10 @@ class Cluster:
             )
         if self.datastore == "sqlite" and len(self.control_planes) > 1:
             raise ClusterError("datastore sqlite serves one control plane only; use etcd for several")
+        if self.apiserver_workers < 1:
+            raise ClusterError(f"apiserver_workers {self.apiserver_workers}: at least 1")
+        if self.datastore == "sqlite" and self.apiserver_workers > 1:
+            raise ClusterError("apiserver_workers > 1 needs datastore etcd (sqlite belongs to one process)")
         seen_names: set[str] = set()
         seen_ips: set[str] = set()
         for node in self.nodes:
@@ -302,4 +308,15 @@ def from_hosts(hosts: list[tuple[str, dict[str, Any], set[str]]], settings: dict
         cluster_domain=str(settings.get("cluster_domain") or "cluster.local"),
         datastore=str(settings.get("datastore") or "etcd"),
         addons=tuple(addons) if addons is not None else Cluster.addons,
+        apiserver_workers=_int_setting(settings, "apiserver_workers", 1),
     )
+
+
+def _int_setting(settings: dict[str, Any], name: str, default: int) -> int:
+    value = settings.get(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ClusterError(f"{name} {value!r} is not a whole number") from None

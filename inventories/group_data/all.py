@@ -17,6 +17,8 @@ cluster_cidr = "10.244.0.0/16"
 cluster_domain = "cluster.local"
 # etcd (the etcd-server package on the hosts of group "etcd") or sqlite (one control plane only).
 datastore = "etcd"
+# Processes per apiserver (etcd only): more than 1 pays off on control planes with cores to spare.
+apiserver_workers = 1
 # Applied in this order from templates/addons once the API answers.
 addons = [
     "kube-proxy",

@@ -239,3 +239,18 @@ def test_from_hosts_reads_groups_and_host_data() -> None:
     inventory = cluster.pki_inventory()
     assert [h.name for h in inventory.control_planes] == ["cp"]
     assert [h.name for h in inventory.nodes] == ["w.example"]
+
+
+def test_apiserver_workers_reach_the_command_line_and_need_etcd() -> None:
+    cluster = make_cluster(apiserver_workers=3)
+    command = yaml.safe_load(c.render("kube-apiserver.yaml.j2", cluster, cluster.control_planes[0]))["spec"][
+        "containers"
+    ][0]["command"]
+    assert "--workers=3" in command
+    assert build_parser().parse_args(command[1:]).workers == 3
+    single = yaml.safe_load(c.render("kube-apiserver.yaml.j2", SINGLE, SINGLE.control_planes[0]))
+    assert not any(a.startswith("--workers") for a in single["spec"]["containers"][0]["command"])
+    with pytest.raises(c.ClusterError, match="needs datastore etcd"):
+        make_cluster(datastore="sqlite", apiserver_workers=2)
+    with pytest.raises(c.ClusterError, match="at least 1"):
+        make_cluster(apiserver_workers=0)
