@@ -14,6 +14,8 @@
 4. Workers, one at a time: cordon, drain (evictions honour
    PodDisruptionBudgets), kubelet upgraded and restarted, Ready at the target,
    uncordon.
+5. From the deploying machine, once every kubelet reports the target: the
+   addons re-applied with the target's image and waited rolled out.
 
 A node whose check fails is rolled back (manifests and kubelet) and the run
 stops with the node and the check named; running again resumes, and nodes
@@ -29,6 +31,7 @@ from pyinfra.api.exceptions import DeployError
 
 from deploys.cluster import ClusterError
 from deploys.tasks import artifacts, context
+from deploys.tasks.addons import addons_upgraded
 from deploys.tasks.control_plane import COMPONENTS, manifest
 from deploys.tasks.upgrade import (
     KubelingVersion,
@@ -82,3 +85,5 @@ if node is not None:
         )
     else:
         worker_upgraded(name=f"worker {node.name} at {target}", plan=plan, _serial=True)
+    if context.is_first_control_plane():
+        addons_upgraded(at_target, kubeconfig)

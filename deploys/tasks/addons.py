@@ -110,3 +110,26 @@ def addons(cluster: Cluster, admin_kubeconfig: Path) -> None:
         kubeconfig=kubeconfig,
         args=["--nodes", control_planes],
     )
+
+
+@deploy("kubeling addons upgraded")
+def addons_upgraded(cluster: Cluster, admin_kubeconfig: Path) -> None:
+    """After an upgrade: the addons re-applied with the target's image, then waited rolled out.
+
+    ``cluster`` carries the target version. Nothing is applied unless every
+    node's kubelet reports it (a run that stopped part-way leaves the addons on
+    the image they run), and a run with nothing to do changes nothing.
+    """
+    kubeconfig = str(admin_kubeconfig)
+    names = usable_addons(cluster)
+    if not names:
+        return
+    values = ["--addons", ",".join(names), "--values", json.dumps(addon_values(cluster))]
+    nodes = ",".join(n.name for n in cluster.nodes)
+    api_step(
+        name=f"addons at {cluster.version} ({', '.join(names)})",
+        step="addons",
+        kubeconfig=kubeconfig,
+        args=[*values, "--only-if-nodes-at", cluster.version, "--nodes", nodes],
+    )
+    api_step(name="addons rolled out", step="wait-addons", kubeconfig=kubeconfig, args=values, wait=True)

@@ -93,6 +93,25 @@ def versions() -> dict[str, str]:
     return found
 
 
+def addon_images() -> dict[str, set[str]]:
+    """kube-system Deployment/DaemonSet name → the kubeling image tags its template and pods run."""
+    found: dict[str, set[str]] = {}
+    for kind in ("deployments", "daemonsets"):
+        for workload in json.loads(kubectl("get", kind, "-n", "kube-system", "-o", "json"))["items"]:
+            images = {c["image"] for c in workload["spec"]["template"]["spec"]["containers"]}
+            found[workload["metadata"]["name"]] = {i.rsplit(":", 1)[-1] for i in images if "kubeling/" in i}
+    for pod in json.loads(kubectl("get", "pods", "-n", "kube-system", "-o", "json"))["items"]:
+        if pod["metadata"].get("deletionTimestamp"):
+            continue  # on its way out
+        owner = (pod["metadata"].get("ownerReferences") or [{}])[0]
+        name = owner.get("name", "")
+        if owner.get("kind") == "ReplicaSet":
+            name = name.rsplit("-", 1)[0]
+        if name in found:
+            found[name] |= {c["image"].rsplit(":", 1)[-1] for c in pod["spec"]["containers"]}
+    return {name: tags for name, tags in found.items() if tags}
+
+
 def tree_copy(directory: Path, *, broken: bool = False) -> Path:
     """A copy of the checkout's sources (frozen: others may change the working tree meanwhile, and
     a changed tree is another build); ``broken``: with the test-only patch."""
@@ -143,6 +162,8 @@ def lab() -> Iterator[dict[str, str]]:
 def test_upgrade_with_rollback_then_success_then_nothing(lab: dict[str, str], tmp_path: Path) -> None:
     a_version = versions()["apiserver"]
     assert set(versions().values()) == {a_version}
+    addons_before = addon_images()
+    assert addons_before and all(tags == {a_version} for tags in addons_before.values()), addons_before
 
     plan = run(str(BIN / "kubeling"), "upgrade", "plan", "-i", str(INVENTORY), "--to", B_VERSION)
     assert f"upgrade to {B_VERSION} allowed" in plan.stdout, plan.stdout
@@ -163,10 +184,13 @@ def test_upgrade_with_rollback_then_success_then_nothing(lab: dict[str, str], tm
         ]
         assert f"rolled back to {a_version}" in output, output[-4000:]
         assert set(versions().values()) == {a_version}, "the rollback left a node at another version"
+        assert addon_images() == addons_before, "a stopped upgrade changed the addons"
 
         b_source = f"target_source={tree_copy(tmp_path / 'b')}"
         upgrade_seconds, _ = upgrade(B_VERSION, b_source)
         assert set(versions().values()) == {B_VERSION}, versions()
+        # The addons moved too, and their old pods are gone (wait-addons waited for the rollouts).
+        assert addon_images() == {name: {B_VERSION} for name in addons_before}, addon_images()
 
         again_seconds, again = upgrade(B_VERSION, b_source)
         assert changed_operations(again.stdout + again.stderr) == "-", (again.stdout + again.stderr)[-3000:]
