@@ -746,9 +746,13 @@ def version_info() -> dict[str, str]:
 
 async def run(config: APIServerConfig) -> None:
     """Run the apiserver until SIGTERM/SIGINT."""
+    await serve_until_signalled(APIServer(config))
+
+
+async def serve_until_signalled(server: APIServer) -> None:
+    """Start ``server``, serve until SIGTERM or SIGINT, then stop it."""
     import signal
 
-    server = APIServer(config)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -64,16 +64,9 @@ def _serve_secondary(config: APIServerConfig, index: int, parent: int) -> None:
 
 
 async def _secondary_main(config: APIServerConfig) -> None:
-    from kubeling.apiserver.app import APIServer
+    from kubeling.apiserver.app import APIServer, serve_until_signalled
 
-    server = APIServer(config, primary=False)
-    await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.stop()
+    await serve_until_signalled(APIServer(config, primary=False))
 
 
 class WorkerPool:
