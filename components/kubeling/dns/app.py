@@ -3,7 +3,10 @@
 Start order: HTTP endpoints (so /health answers at once), informers, DNS
 listeners.  Queries for cluster names get SERVFAIL until the informers have
 synced, and /ready says 503 until then.  On cancellation (SIGTERM) the
-listeners close first, then the informers and the API client.
+server goes lame duck: /ready says 503 while it answers on for
+``--lameduck`` seconds, so the endpoint controller and every kube-proxy take
+it out of the kube-dns Service before it stops (a second signal cuts that
+short); then the listeners close, then the informers and the API client.
 """
 
 from __future__ import annotations
@@ -76,10 +79,22 @@ class DNSApp:
             health_port=config.health_port,
             ready_port=config.ready_port,
             metrics_port=config.metrics_port,
-            ready=self.watch.has_synced,
+            ready=self.ready,
             metrics=self.metrics.render,
         )
         self._watch_task: asyncio.Task[None] | None = None
+        self.draining = False
+
+    def ready(self) -> bool:
+        return self.watch.has_synced() and not self.draining
+
+    async def lame_duck(self, seconds: float) -> None:
+        """Fail /ready but keep answering for ``seconds``."""
+        if seconds <= 0:
+            return
+        self.draining = True
+        log.info("lame duck: answering for %.1fs more while /ready fails", seconds)
+        await asyncio.sleep(seconds)
 
     def _count_forward(self, upstream: str, outcome: str) -> None:
         self.metrics.forward_requests.inc(to=upstream)
@@ -117,7 +132,11 @@ async def run(config: DNSConfig) -> None:
                 await app.start()
             except OSError as exc:
                 raise SystemExit(f"kubeling dns: cannot listen: {exc}") from None
-            await app.wait()
+            try:
+                await app.wait()
+            except asyncio.CancelledError:
+                await app.lame_duck(config.lameduck)
+                raise
         finally:
             await app.stop()
     finally:

@@ -43,6 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ready-port", type=_port, default=8181, help="HTTP /ready; 0 disables")
     p.add_argument("--metrics-port", type=_port, default=9153, help="HTTP /metrics; 0 disables")
     p.add_argument("--health-bind-address", default="", help="address of the HTTP endpoints")
+    p.add_argument(
+        "--lameduck",
+        type=duration,
+        default=5.0,
+        help="after SIGTERM, keep answering this long with /ready failing (as CoreDNS's lameduck)",
+    )
     p.set_defaults(run=_run)
 
 
@@ -68,5 +74,6 @@ async def _run(args: argparse.Namespace) -> Any:
         ready_port=args.ready_port,
         metrics_port=args.metrics_port,
         health_bind_address=args.health_bind_address,
+        lameduck=args.lameduck,
     )
     return await until_signalled(run(config))

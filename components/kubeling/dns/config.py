@@ -26,3 +26,6 @@ class DNSConfig:
     ready_port: int = 8181
     metrics_port: int = 9153
     health_bind_address: str = ""  # empty = bind_address
+    # Seconds of answering after SIGTERM with /ready failing (CoreDNS's health `lameduck`,
+    # 5s in kubeadm's Corefile): time for the Service's endpoints to move away first.
+    lameduck: float = 5.0

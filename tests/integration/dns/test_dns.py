@@ -8,6 +8,7 @@ go to a fake upstream resolver on 127.0.0.54.
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -31,7 +32,14 @@ ZONE = "cluster.local"
 
 class DNSProcess:
     def __init__(
-        self, server: KubelingServer, upstream: str, log_path: Path, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        server: KubelingServer,
+        upstream: str,
+        log_path: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        lameduck: str = "0",  # the tests stop it often; the lame-duck test sets its own
     ) -> None:
         self.host = host
         self.port = port or free_port()
@@ -43,6 +51,7 @@ class DNSProcess:
             "--upstream", upstream, "--forward-timeout", "0.5",
             "--health-port", str(self.health_port), "--ready-port", str(self.ready_port),
             "--metrics-port", str(self.metrics_port), "--health-bind-address", "127.0.0.1",
+            "--lameduck", lameduck,
         ]  # fmt: skip
         self.log_path = log_path
         self.process = subprocess.Popen(
@@ -288,5 +297,29 @@ def test_busybox_nslookup(
             capture_output=True, text=True, timeout=20,
         )  # fmt: skip
         assert cluster["web"] in result.stdout, result.stdout + result.stderr
+    finally:
+        process.stop()
+
+
+def test_sigterm_goes_lame_duck_before_stopping(
+    server: KubelingServer, cluster: dict[str, str], upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """After SIGTERM it fails /ready but still answers for --lameduck, then exits (CoreDNS's lameduck)."""
+    process = DNSProcess(server, upstream.address, tmp_path / "dns.log", lameduck="3s")
+    try:
+        process.wait_ready()
+        process.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        answered = 0
+        while time.monotonic() - signalled < 2.0:
+            assert process.process.poll() is None, "exited during its lame-duck period"
+            reply = process.ask(f"web.{NS}.svc.{ZONE}")
+            assert reply.header.rcode == RCODE.NOERROR and str(reply.rr[0].rdata) == cluster["web"]
+            answered += 1
+            time.sleep(0.1)
+        assert answered >= 10
+        assert process.http(process.ready_port, "/ready")[0] == 503
+        assert process.process.wait(timeout=10) == 0
+        assert time.monotonic() - signalled >= 3.0
     finally:
         process.stop()

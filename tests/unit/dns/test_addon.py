@@ -17,7 +17,7 @@ def _by_kind() -> dict[str, dict]:
 def test_renders_valid_objects() -> None:
     objects = addons.render("dns", VALUES)
     assert sorted(o["kind"] for o in objects) == [
-        "ClusterRole", "ClusterRoleBinding", "Deployment", "Service", "ServiceAccount",
+        "ClusterRole", "ClusterRoleBinding", "Deployment", "PodDisruptionBudget", "Service", "ServiceAccount",
     ]  # fmt: skip
     for obj in objects:
         group, _, version = obj["apiVersion"].rpartition("/")
@@ -71,3 +71,10 @@ def test_the_container_command_parses_with_the_dns_flags() -> None:
     command = _by_kind()["Deployment"]["spec"]["template"]["spec"]["containers"][0]["command"]
     args = parser.parse_args(command[1:])
     assert (args.port, args.cluster_domain) == (53, "cluster.local")
+
+
+def test_the_budget_covers_the_deployments_pods_one_at_a_time() -> None:
+    objects = {o["kind"]: o for o in addons.render("dns", VALUES)}
+    budget, deployment = objects["PodDisruptionBudget"], objects["Deployment"]
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"] == deployment["spec"]["selector"]
