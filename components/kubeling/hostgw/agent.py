@@ -10,6 +10,7 @@ from kubeling.client.informer import Informer
 from kubeling.client.paths import StaticResource
 from kubeling.client.rest import RESTClient
 from kubeling.hostgw.routes import ROUTE_PROTOCOL, desired_routes, parse_routes, plan
+from kubeling.proxy.iptables import IPTables, IPTablesError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,19 @@ def forward_rules(cluster_cidr: str) -> list[list[str]]:
     ]
 
 
+def forward_restore_text(cluster_cidr: str) -> str:
+    """The chain declared and filled in one ``iptables-restore --noflush`` transaction.
+
+    Declaring an existing chain flushes it inside the same commit, so a restarted
+    agent never leaves pod traffic without its ACCEPT, not even for a moment.
+    """
+    lines = ["*filter", f":{FORWARD_CHAIN} - [0:0]"]
+    for rule in forward_rules(cluster_cidr):
+        words = [f'"{word}"' if " " in word else word for word in rule]
+        lines.append("-A " + " ".join(words))
+    return "\n".join([*lines, "COMMIT", ""])
+
+
 @dataclass
 class HostGW:
     node_name: str
@@ -57,11 +71,9 @@ class HostGW:
         if not self.cluster_cidr:
             return
         try:
-            await run_command("iptables", "-w", "5", "-N", FORWARD_CHAIN)
-        except CommandError:
-            await run_command("iptables", "-w", "5", "-F", FORWARD_CHAIN)
-        for rule in forward_rules(self.cluster_cidr):
-            await run_command("iptables", "-w", "5", "-A", *rule)
+            await IPTables().restore(forward_restore_text(self.cluster_cidr))
+        except IPTablesError as exc:
+            raise CommandError(str(exc)) from None
         try:
             await run_command("iptables", "-w", "5", "-C", "FORWARD", "-j", FORWARD_CHAIN)
         except CommandError:
