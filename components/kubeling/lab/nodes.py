@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from kubeling.lab import hostguard
 from kubeling.lab.netns import LabError, free_subnet
 
 LAB_LABEL = "io.kubeling.nodes-lab"
@@ -205,14 +206,22 @@ class NodesLab:
     def _labels(self) -> list[str]:
         return ["--label", f"{LAB_LABEL}={self.spec.name}"]
 
+    @property
+    def bridge(self) -> str:
+        """The host's interface of the lab network (named at create, within Linux's 15 characters)."""
+        return self.spec.network[:15]
+
     def _network(self) -> None:
-        if _run(["docker", "network", "inspect", self.spec.network], check=False).returncode == 0:
-            return
+        if _run(["docker", "network", "inspect", self.spec.network], check=False).returncode != 0:
+            self._create_network()
+        hostguard.guard(self.bridge, self.spec.name)
+
+    def _create_network(self) -> None:
         _run([
             "docker", "network", "create", "--driver", "bridge",
             "--subnet", self.spec.subnet, "--gateway", self.spec.gateway,
             *self._labels(),
-            "--opt", f"com.docker.network.bridge.name={self.spec.network[:15]}",
+            "--opt", f"com.docker.network.bridge.name={self.bridge}",
             self.spec.network,
         ])  # fmt: skip
 
@@ -377,6 +386,8 @@ class NodesLab:
             _run(["docker", "volume", "rm", "-f", *volumes], check=False, timeout=120)
         with contextlib.suppress(LabError):
             _run(["docker", "network", "rm", self.spec.network], check=False)
+        with contextlib.suppress(LabError):
+            hostguard.unguard(self.bridge, self.spec.name)
         if remove:
             for path in [self.inventory, *self.generated]:
                 if path is not None and path.is_dir() and not path.is_symlink():
