@@ -30,7 +30,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,12 @@ log = logging.getLogger(__name__)
 LAB_LABEL = "io.kubeling.netns-lab"
 PAUSE_IMAGE = "kubeling/pause:0.1.0"
 STATE_FILE = "lab.json"
+# Each netns lab's pod network is a /20 of this pool (16 nodes of /24, the controller's default
+# mask), recorded on its Docker network: labs up at once must not route into each other's pods.
+POD_CIDR_LABEL = "io.kubeling.netns-lab.pod-cidr"
+POD_CIDR_POOL = "10.248.0.0/15"  # 10.250 and 10.251 hold the labs' node networks
+POD_CIDR_PREFIX = 20
+LEGACY_POD_CIDR = "10.248.0.0/16"  # what a lab made before the pool took (its network has no label)
 
 
 class LabError(RuntimeError):
@@ -60,7 +66,7 @@ class LabSpec:
     directory: Path
     nodes: int = 2
     subnet: str = "10.250.0.0/24"
-    cluster_cidr: str = "10.248.0.0/16"
+    cluster_cidr: str = ""  # empty: up takes a free slice of POD_CIDR_POOL
     service_cidr: str = "10.96.0.0/12"
     secure_port: int = 6443
     # The resolver config pods with dnsPolicy Default (and so the cluster DNS's upstreams) get.
@@ -143,6 +149,9 @@ class NetnsLab:
         """Network, control plane, node namespaces, kubelets; returns once every node is Ready
         and pod routes are in place."""
         self.dir.mkdir(parents=True, exist_ok=True)
+        if not self.spec.cluster_cidr:
+            taken = netns_lab_pod_cidrs()
+            self.spec.cluster_cidr = taken.pop(self.spec.name, "") or pick_pod_cidr(taken.values())
         self.save()
         try:
             self._network()
@@ -159,18 +168,26 @@ class NetnsLab:
             self.down()
             raise
 
+    @property
+    def bridge(self) -> str:
+        """The host's interface of the lab network (named at create, within Linux's 15 characters)."""
+        return self.spec.network[:15]
+
     def _network(self) -> None:
-        if _run(["docker", "network", "inspect", self.spec.network], check=False).returncode == 0:
-            return
-        _run([
-            "docker", "network", "create",
-            "--driver", "bridge",
-            "--subnet", self.spec.subnet,
-            "--gateway", self.spec.gateway,
-            "--label", f"{LAB_LABEL}={self.spec.name}",
-            "--opt", f"com.docker.network.bridge.name={self.spec.network[:15]}",
-            self.spec.network,
-        ])  # fmt: skip
+        from kubeling.lab import hostguard
+
+        if _run(["docker", "network", "inspect", self.spec.network], check=False).returncode != 0:
+            _run([
+                "docker", "network", "create",
+                "--driver", "bridge",
+                "--subnet", self.spec.subnet,
+                "--gateway", self.spec.gateway,
+                "--label", f"{LAB_LABEL}={self.spec.name}",
+                "--label", f"{POD_CIDR_LABEL}={self.spec.cluster_cidr}",
+                "--opt", f"com.docker.network.bridge.name={self.bridge}",
+                self.spec.network,
+            ])  # fmt: skip
+        hostguard.guard(self.bridge, self.spec.name)
 
     def _control_plane(self, timeout: float) -> None:
         self.server_dir.mkdir(parents=True, exist_ok=True)
@@ -360,6 +377,10 @@ class NetnsLab:
         if ids.stdout.split():
             _run(["docker", "rm", "-f", *ids.stdout.split()], check=False)
         _run(["docker", "network", "rm", self.spec.network], check=False)
+        from kubeling.lab import hostguard
+
+        with contextlib.suppress(LabError):
+            hostguard.unguard(self.bridge, self.spec.name)
         _unmount_under(self.dir)
         if remove:
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -379,6 +400,29 @@ def free_subnet(prefix: str = "10.250", first: int = 0) -> str:
         if subnet not in used:
             return subnet
     raise LabError(f"no free {prefix}.x.0/24 for a lab network")
+
+
+def pick_pod_cidr(taken: Iterable[str]) -> str:
+    """The first /20 of :data:`POD_CIDR_POOL` that overlaps none of ``taken``."""
+    used = [ipaddress.ip_network(cidr, strict=False) for cidr in taken if cidr]
+    for candidate in ipaddress.ip_network(POD_CIDR_POOL).subnets(new_prefix=POD_CIDR_PREFIX):
+        if not any(candidate.overlaps(other) for other in used):
+            return str(candidate)
+    raise LabError(f"every /{POD_CIDR_PREFIX} of {POD_CIDR_POOL} is taken by a netns lab: take one down")
+
+
+def netns_lab_pod_cidrs() -> dict[str, str]:
+    """Lab name -> pod network of every netns lab whose Docker network exists on this machine."""
+    ids = _run(["docker", "network", "ls", "-q", "--filter", f"label={LAB_LABEL}"]).stdout.split()
+    if not ids:
+        return {}
+    template = f'{{{{index .Labels "{LAB_LABEL}"}}}} {{{{index .Labels "{POD_CIDR_LABEL}"}}}}'
+    found = {}
+    for line in _run(["docker", "network", "inspect", "-f", template, *ids]).stdout.splitlines():
+        name, _, cidr = line.strip().partition(" ")
+        if name:
+            found[name] = cidr.strip() or LEGACY_POD_CIDR
+    return found
 
 
 def _host_routes_via(gateways: set[str]) -> Iterator[str]:
