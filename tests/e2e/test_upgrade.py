@@ -134,6 +134,15 @@ def lab() -> Iterator[dict[str, str]]:
     try:
         run(str(BIN / "kubeling"), "lab", "up", "--kind", "nodes", "--name", LAB, "--nodes", "2")
         print(f"\nlab up (1 control plane + 2 workers, installed): {time.monotonic() - started:.1f} s")
+        # The plan reads the control plane from its mirror pods, which the kubelet posts a little
+        # after the install's last check (nodes Ready).
+        deadline = time.monotonic() + 120
+        for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+            while not json.loads(
+                kubectl("get", "pods", "-n", "kube-system", "-l", f"component={component}", "-o", "json")
+            )["items"]:
+                assert time.monotonic() < deadline, f"no {component} mirror pod 120 s after the install"
+                time.sleep(2)
         nodes = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
         roles = {
             (
