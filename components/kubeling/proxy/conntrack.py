@@ -8,7 +8,11 @@ sync, as upstream, we delete:
 - for a removed UDP endpoint: the flows NATed to it through the service's
   cluster IP, external and load-balancer IPs, and node port;
 - for a UDP service port that just got its first endpoint: the flows to its
-  IPs and node port (they were rejected and cached as such).
+  IPs and node port that were never NATed (their reply comes from the
+  address they were sent to: rejected, and cached as such).  Flows already
+  NATed to an endpoint are kept: after a kube-proxy restart every service
+  looks new, and flushing those would drop the answers of in-flight queries
+  (a DNS lookup failed during a kube-proxy rollout).
 
 :func:`stale_udp_deletions` computes the ``conntrack -D`` argument lists
 (pure); :func:`delete` runs them, treating "0 flow entries" as success.
@@ -43,6 +47,18 @@ def _service_filters(service: ServicePort) -> list[list[str]]:
     return filters
 
 
+def _unnatted_filters(service: ServicePort) -> list[list[str]]:
+    """Flows to the service that no DNAT rewrote: the reply's source is the original destination."""
+    filters = [
+        ["--orig-dst", ip, "--reply-src", ip]
+        for ip in (service.cluster_ip, *service.external_ips, *service.load_balancer_ips)
+    ]
+    if service.node_port:
+        port = str(service.node_port)
+        filters.append(["--orig-port-dst", port, "--reply-port-src", port])
+    return filters
+
+
 def stale_udp_deletions(
     previous: Mapping[ServicePortName, Programmed], current: Mapping[ServicePortName, Programmed]
 ) -> list[list[str]]:
@@ -57,7 +73,7 @@ def stale_udp_deletions(
                 for match in _service_filters(before.service):
                     deletions.append(["-D", "-p", "udp", *match, "--dst-nat", ip])
         if after is not None and after.endpoint_ips and (before is None or not before.endpoint_ips):
-            for match in _service_filters(after.service):
+            for match in _unnatted_filters(after.service):
                 deletions.append(["-D", "-p", "udp", *match])
     return deletions
 

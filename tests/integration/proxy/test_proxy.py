@@ -10,6 +10,7 @@ in file order: they share one proxy process and build on each other's objects.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -179,6 +180,52 @@ def test_udp_flows_to_a_removed_endpoint_are_flushed(lab: Lab, api: ReachableSer
     wait_for(
         lambda: lab.udp_probe("client", address, 53, source_port=40053) == "ep2", timeout=5, what="flow moved"
     )
+
+
+def last_sync(lab: Lab) -> float:
+    """The proxy's kubeproxy_sync_proxy_rules_last_timestamp_seconds (0 while it does not answer)."""
+    fetch = (
+        "import urllib.request as u\n"
+        "for line in u.urlopen('http://127.0.0.1:10249/metrics', timeout=2).read().decode().splitlines():\n"
+        "    if line.startswith('kubeproxy_sync_proxy_rules_last_timestamp_seconds '):\n"
+        "        print(line.split()[1])\n"
+    )
+    answer = lab.run("node", "python3", "-c", fetch, check=False).stdout.strip()
+    return float(answer) if answer else 0.0
+
+
+def test_a_restarted_proxy_keeps_the_udp_flows_already_natted(
+    lab: Lab, api: ReachableServer, proxy: ProxyProcess
+):
+    """Every service looks new to a restarted proxy; its flush must spare flows NATed to an endpoint
+    (a DNS lookup in flight during a kube-proxy rollout lost its answer when they were flushed)."""
+    service = api.post(
+        "/api/v1/namespaces/default/services",
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "udp-restart"},
+            "spec": {"ports": [{"name": "dns", "port": 53, "targetPort": 5353, "protocol": "UDP"}]},
+        },
+    )
+    address = service["spec"]["clusterIP"]
+    body = web_slice(lab, ["ep1"])
+    body["metadata"] = {"name": "udp-restart-1", "labels": {"kubernetes.io/service-name": "udp-restart"}}
+    body["ports"] = [{"name": "dns", "port": 5353, "protocol": "UDP"}]
+    api.post(SLICES, body)
+    wait_for(lambda: lab.udp_probe("client", address, 53, source_port=40062) == "ep1", what="udp via ep1")
+
+    def flows() -> int:
+        listed = lab.run("node", "conntrack", "-L", "-p", "udp", "--orig-dst", address, check=False).stdout
+        return sum(1 for line in listed.splitlines() if "sport=40062" in line and "sport=5353" in line)
+
+    assert flows() == 1
+    restarted = time.time()
+    proxy.stop()
+    proxy.start()
+    wait_for(lambda: last_sync(lab) > restarted, timeout=30, what=f"a sync after restart\n{proxy.log()}")
+    assert flows() == 1, "the restarted proxy flushed a flow already NATed to a live endpoint"
+    assert lab.udp_probe("client", address, 53, source_port=40062) == "ep1"
 
 
 def test_scaling_to_zero_rejects_connections_quickly(lab: Lab, api: ReachableServer, web: dict):

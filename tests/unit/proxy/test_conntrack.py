@@ -27,8 +27,16 @@ def test_removed_udp_endpoint_flows_are_deleted_per_service_address_and_node_por
 def test_a_udp_service_getting_its_first_endpoint_drops_the_cached_rejections():
     before = {DNS: Programmed(udp_service(), frozenset())}
     after = {DNS: Programmed(udp_service(), frozenset({"10.244.0.5"}))}
-    assert stale_udp_deletions(before, after) == [["-D", "-p", "udp", "--orig-dst", "10.96.0.10"]]
-    assert stale_udp_deletions({}, after) == [["-D", "-p", "udp", "--orig-dst", "10.96.0.10"]]
+    # Only flows no DNAT rewrote (their reply comes from the service IP itself): after a restart
+    # every service looks new, and the flows already NATed to an endpoint must survive it.
+    unnatted = [["-D", "-p", "udp", "--orig-dst", "10.96.0.10", "--reply-src", "10.96.0.10"]]
+    assert stale_udp_deletions(before, after) == unnatted
+    assert stale_udp_deletions({}, after) == unnatted
+    node_port = udp_service(node_port=30053)
+    assert stale_udp_deletions({}, {DNS: Programmed(node_port, frozenset({"10.244.0.5"}))}) == [
+        *unnatted,
+        ["-D", "-p", "udp", "--orig-port-dst", "30053", "--reply-port-src", "30053"],
+    ]
 
 
 def test_a_deleted_udp_service_flushes_its_endpoints_flows():
