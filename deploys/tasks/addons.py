@@ -114,22 +114,26 @@ def addons(cluster: Cluster, admin_kubeconfig: Path) -> None:
 
 @deploy("kubeling addons upgraded")
 def addons_upgraded(cluster: Cluster, admin_kubeconfig: Path) -> None:
-    """After an upgrade: the addons re-applied with the target's image, then waited rolled out.
+    """After an upgrade: each addon re-applied with the target's image and waited rolled out.
 
-    ``cluster`` carries the target version. Nothing is applied unless every
-    node's kubelet reports it (a run that stopped part-way leaves the addons on
-    the image they run), and a run with nothing to do changes nothing.
+    ``cluster`` carries the target version. One addon at a time, in the group
+    data's order: kube-proxy and the pod network are rolled out before DNS
+    moves, so every node programs the new DNS pods' addresses before the old
+    ones (in their lame-duck seconds) go. Nothing is applied unless every
+    node's kubelet reports the target (a run that stopped part-way leaves the
+    addons on the image they run), and a run with nothing to do changes nothing.
     """
     kubeconfig = str(admin_kubeconfig)
-    names = usable_addons(cluster)
-    if not names:
-        return
-    values = ["--addons", ",".join(names), "--values", json.dumps(addon_values(cluster))]
     nodes = ",".join(n.name for n in cluster.nodes)
-    api_step(
-        name=f"addons at {cluster.version} ({', '.join(names)})",
-        step="addons",
-        kubeconfig=kubeconfig,
-        args=[*values, "--only-if-nodes-at", cluster.version, "--nodes", nodes],
-    )
-    api_step(name="addons rolled out", step="wait-addons", kubeconfig=kubeconfig, args=values, wait=True)
+    values = json.dumps(addon_values(cluster))
+    for name in usable_addons(cluster):
+        chosen = ["--addons", name, "--values", values]
+        api_step(
+            name=f"addon {name} at {cluster.version}",
+            step="addons",
+            kubeconfig=kubeconfig,
+            args=[*chosen, "--only-if-nodes-at", cluster.version, "--nodes", nodes],
+        )
+        api_step(
+            name=f"addon {name} rolled out", step="wait-addons", kubeconfig=kubeconfig, args=chosen, wait=True
+        )
