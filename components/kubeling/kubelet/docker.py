@@ -231,6 +231,18 @@ class DockerRuntime:
         except docker.errors.APIError as exc:
             raise RuntimeFailure(str(exc.explanation or exc)) from exc
 
+    async def _force_remove(self, container_id: str) -> None:
+        """Remove a container; one already gone, or being removed by someone else, is fine."""
+        try:
+            await self._call(self.api.remove_container, container_id, force=True)
+        except NotFound:
+            pass
+        except RuntimeFailure as exc:
+            # 409 "removal ... is already in progress": another remover (garbage collection,
+            # a pod's teardown) got there first, and the container is going either way.
+            if "already in progress" not in str(exc):
+                raise
+
     def _filters(self, kind: str, **extra: str) -> dict[str, list[str]]:
         wanted = {CONTAINER_TYPE: kind, **self.labels, **extra}
         return {"label": [f"{k}={v}" for k, v in wanted.items()]}
@@ -387,8 +399,7 @@ class DockerRuntime:
             return
         if info["State"]["Running"]:
             await self.stop_sandbox(sandbox_id)
-        with contextlib.suppress(NotFound):
-            await self._call(self.api.remove_container, sandbox_id, force=True)
+        await self._force_remove(sandbox_id)
         labels = info["Config"]["Labels"]
         shutil.rmtree(self._sandbox_dir(labels.get(POD_UID, "_"), sandbox_id), ignore_errors=True)
 
@@ -581,8 +592,7 @@ class DockerRuntime:
         except NotFound:
             return
         link = info["Config"]["Labels"].get(LOG_PATH, "")
-        with contextlib.suppress(NotFound):
-            await self._call(self.api.remove_container, container_id, force=True)
+        await self._force_remove(container_id)
         if link and os.path.islink(link):
             os.unlink(link)
         termination = info["Config"]["Labels"].get(TERMINATION_LOG, "")

@@ -52,7 +52,13 @@ async def test_hollow_node_runs_and_finishes_pods(server) -> None:
         assert registered["status"]["capacity"]["pods"] == "110"
         assert registered["metadata"]["labels"]["kubernetes.io/hostname"] == "hollow-a"
 
-        first = await client.get(LEASES, namespace="kube-node-lease", name="hollow-a")
+        async def lease() -> dict | None:
+            # The Lease comes after the Node's registration, not with it.
+            with contextlib.suppress(errors.StatusError):
+                return await client.get(LEASES, namespace="kube-node-lease", name="hollow-a")
+            return None
+
+        first = await eventually(lease)
 
         async def renewed() -> bool:
             lease = await client.get(LEASES, namespace="kube-node-lease", name="hollow-a")
