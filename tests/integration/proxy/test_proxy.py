@@ -153,29 +153,35 @@ def test_session_affinity_keeps_a_client_on_one_endpoint(lab: Lab, api: Reachabl
     assert len(set(lab.probe("client", address, 80, count=15))) == 1
 
 
-def test_udp_flows_to_a_removed_endpoint_are_flushed(lab: Lab, api: ReachableServer):
+def post_udp_service(api: ReachableServer, name: str) -> str:
+    """A UDP Service (port 53 to 5353); returns its cluster IP."""
     service = api.post(
         "/api/v1/namespaces/default/services",
         {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": {"name": "udp"},
+            "metadata": {"name": name},
             "spec": {"ports": [{"name": "dns", "port": 53, "targetPort": 5353, "protocol": "UDP"}]},
         },
     )
-    address = service["spec"]["clusterIP"]
+    return service["spec"]["clusterIP"]
 
-    def udp_slice(role: str, resource_version: str = "") -> dict:
-        body = web_slice(lab, [role], resource_version)
-        body["metadata"]["name"] = "udp-1"
-        body["metadata"]["labels"] = {"kubernetes.io/service-name": "udp"}
-        body["ports"] = [{"name": "dns", "port": 5353, "protocol": "UDP"}]
-        return body
 
-    created = api.post(SLICES, udp_slice("ep1"))
+def udp_slice(lab: Lab, service: str, role: str, resource_version: str = "") -> dict:
+    """The Service's EndpointSlice with ``role`` as its one endpoint."""
+    body = web_slice(lab, [role], resource_version)
+    body["metadata"]["name"] = f"{service}-1"
+    body["metadata"]["labels"] = {"kubernetes.io/service-name": service}
+    body["ports"] = [{"name": "dns", "port": 5353, "protocol": "UDP"}]
+    return body
+
+
+def test_udp_flows_to_a_removed_endpoint_are_flushed(lab: Lab, api: ReachableServer):
+    address = post_udp_service(api, "udp")
+    created = api.post(SLICES, udp_slice(lab, "udp", "ep1"))
     wait_for(lambda: lab.udp_probe("client", address, 53, source_port=40053) == "ep1", what="udp via ep1")
     # The client keeps its source port, so without the flush its conntrack entry would keep it on ep1.
-    api.put(f"{SLICES}/udp-1", udp_slice("ep2", created["metadata"]["resourceVersion"]))
+    api.put(f"{SLICES}/udp-1", udp_slice(lab, "udp", "ep2", created["metadata"]["resourceVersion"]))
     wait_for(lambda: "10.252.2.2:5353" in lab.iptables_save(), what="ep2 programmed")
     wait_for(
         lambda: lab.udp_probe("client", address, 53, source_port=40053) == "ep2", timeout=5, what="flow moved"
@@ -199,20 +205,8 @@ def test_a_restarted_proxy_keeps_the_udp_flows_already_natted(
 ):
     """Every service looks new to a restarted proxy; its flush must spare flows NATed to an endpoint
     (a DNS lookup in flight during a kube-proxy rollout lost its answer when they were flushed)."""
-    service = api.post(
-        "/api/v1/namespaces/default/services",
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "udp-restart"},
-            "spec": {"ports": [{"name": "dns", "port": 53, "targetPort": 5353, "protocol": "UDP"}]},
-        },
-    )
-    address = service["spec"]["clusterIP"]
-    body = web_slice(lab, ["ep1"])
-    body["metadata"] = {"name": "udp-restart-1", "labels": {"kubernetes.io/service-name": "udp-restart"}}
-    body["ports"] = [{"name": "dns", "port": 5353, "protocol": "UDP"}]
-    api.post(SLICES, body)
+    address = post_udp_service(api, "udp-restart")
+    api.post(SLICES, udp_slice(lab, "udp-restart", "ep1"))
     wait_for(lambda: lab.udp_probe("client", address, 53, source_port=40062) == "ep1", what="udp via ep1")
 
     def flows() -> int:
