@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.crds import schemaless_crd
 from tests.fixtures.etcd import EtcdServer
 from tests.fixtures.server import KubelingServer
 
@@ -126,26 +127,7 @@ def test_reads_see_writes_made_through_another_worker(cluster: KubelingServer) -
 
 
 def test_custom_resources_are_served_by_every_worker(cluster: KubelingServer) -> None:
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "gadgets.workers.example.com"},
-        "spec": {
-            "group": "workers.example.com",
-            "scope": "Namespaced",
-            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-                    },
-                }
-            ],
-        },
-    }
+    crd = schemaless_crd("workers.example.com", "gadgets", "Gadget")
     create(cluster, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
     path = "/apis/workers.example.com/v1/namespaces/default/gadgets"
 

@@ -20,6 +20,7 @@ from kubeling.client.rest import RESTClient
 from kubeling.controllers.base import ControllerOptions
 from kubeling.controllers.resources import CONFIGMAPS, DEPLOYMENTS, NAMESPACES, NODES, PODS, REPLICASETS
 from tests.fixtures.controllers import admin_client, controllers_running, eventually, hollow_nodes
+from tests.fixtures.crds import schemaless_crd
 from tests.fixtures.server import KubelingServer, kubectl
 
 pytestmark = pytest.mark.integration
@@ -228,26 +229,7 @@ async def test_a_dependent_of_a_missing_owner_is_collected(env: tuple[RESTClient
 async def test_custom_resources_created_later_are_collected(env: tuple[RESTClient, str, str]) -> None:
     client, namespace, _ = env
     group = f"gc{uuid.uuid4().hex[:6]}.example.com"
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"widgets.{group}"},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-                    },
-                }
-            ],
-        },
-    }
+    crd = schemaless_crd(group, "widgets", "Widget")
     await client.create(CRDS, crd)
     widgets = StaticResource(group, "v1", "widgets")
     try:

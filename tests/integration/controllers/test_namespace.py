@@ -14,6 +14,7 @@ from kubeling.client.paths import StaticResource
 from kubeling.client.rest import RESTClient
 from kubeling.controllers.resources import CONFIGMAPS, NAMESPACES, NODES, PODS, SECRETS
 from tests.fixtures.controllers import admin_client, controllers_running, eventually, hollow_nodes
+from tests.fixtures.crds import schemaless_crd
 from tests.fixtures.server import KubelingServer, kubectl
 
 pytestmark = pytest.mark.integration
@@ -23,26 +24,7 @@ CRDS = StaticResource("apiextensions.k8s.io", "v1", "customresourcedefinitions",
 
 
 def crd_body(group: str) -> Obj:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"gadgets.{group}"},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget", "listKind": "GadgetList"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-                    },
-                }
-            ],
-        },
-    }
+    return schemaless_crd(group, "gadgets", "Gadget")
 
 
 @pytest.fixture
